@@ -1,0 +1,71 @@
+"""Accounts (the tenants), their users, and the API tokens they hold."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class Account(models.Model):
+    """A customer: owns resources, functions, usage and invoices; has one or more users."""
+
+    name = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A person who signs in to the dashboard or holds API tokens; staff may have no account."""
+
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "ApiTokenQuerySet":
+        return self.filter(account=account)
+
+
+class ApiToken(models.Model):
+    """A named API credential: one OAuth token family (an access token and the refresh tokens that renew it).
+
+    The family identity survives renewal, so the name, the rate limit and the
+    request budget stay with the credential however often it is refreshed.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    scopes = models.CharField(max_length=255)
+    token_family = models.UUIDField(unique=True, editable=False)
+    rate_limit = models.CharField(
+        max_length=32, blank=True, help_text="Own request budget, e.g. 100/minute; empty uses ELBIA_RATE_LIMIT."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(help_text="When the current access token expires.")
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

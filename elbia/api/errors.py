@@ -1,0 +1,107 @@
+"""One error shape for everything under /v1, from every layer (DRF, Django, auth, throttling).
+
+    {"error": {"status": 400, "code": "invalid_request", "message": "Invalid JSON in request body",
+               "details": {...}, "request_id": "req_..."}}
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from elbia.api.exceptions import InsufficientScope
+from elbia.api.middleware import current_request_id
+
+logger = logging.getLogger("elbia.api")
+
+INVALID_JSON = "Invalid JSON in request body"
+UNAUTHORIZED = "Invalid or missing API token"
+NOT_FOUND = "Resource not available"
+RATE_LIMITED = "Rate limit exceeded"
+INTERNAL_ERROR = "Internal server error"
+WWW_AUTHENTICATE = 'Bearer realm="elbia"'
+
+
+def error_body(status: int, code: str, message: str, details=None) -> dict:
+    """The contract's error document."""
+    error = {"status": status, "code": code, "message": message}
+    if details:
+        error["details"] = details
+    error["request_id"] = current_request_id.get()
+    return {"error": error}
+
+
+def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
+    """Status, code, message, details and headers for any exception raised while serving /v1."""
+    if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
+        return 400, "invalid_request", INVALID_JSON, {"body": [str(exc.detail)]}, {}
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return 400, "invalid_request", INVALID_JSON, details, {}
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "payload_too_large", "Request body is too large.", None, {}
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        challenge = WWW_AUTHENTICATE
+        if isinstance(exc, exceptions.AuthenticationFailed):
+            challenge += ', error="invalid_token"'
+        return 401, "unauthorized", UNAUTHORIZED, None, {"WWW-Authenticate": challenge}
+    if isinstance(exc, InsufficientScope):
+        challenge = f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{exc.scope}"'
+        return 403, "insufficient_scope", str(exc.detail), {"required_scope": exc.scope}, {"WWW-Authenticate": challenge}
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        return 404, "not_found", NOT_FOUND, None, {}
+    if isinstance(exc, DjangoPermissionDenied):
+        return 403, "permission_denied", "You do not have permission to perform this action.", None, {}
+    if isinstance(exc, exceptions.Throttled):
+        headers = {"Retry-After": str(int(exc.wait) if exc.wait is not None else 1)}
+        return 429, "rate_limited", RATE_LIMITED, None, headers
+    if isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        if isinstance(detail, dict | list):
+            return exc.status_code, exc.default_code, str(exc.default_detail), detail, {}
+        return exc.status_code, getattr(detail, "code", None) or exc.default_code, str(detail), None, {}
+    logger.error("Unhandled error while serving the API", exc_info=exc)
+    return 500, "internal_error", INTERNAL_ERROR, None, {}
+
+
+def exception_handler(exc: Exception, context) -> Response:
+    """DRF's EXCEPTION_HANDLER: every exception becomes the contract's error response."""
+    status, code, message, details, headers = _describe(exc)
+    response = Response(error_body(status, code, message, details), status=status, headers=headers)
+    set_rollback()  # a request that failed half-way leaves nothing half-written
+    return response
+
+
+def json_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
+    """A plain-Django error response in the contract's shape (outside DRF's views)."""
+    response = JsonResponse(error_body(status, code, message), status=status, json_dumps_params={"separators": (",", ":")})
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def not_found_view(request, *args, exception=None, **kwargs) -> JsonResponse:
+    """Any path under /v1 that matches no endpoint."""
+    return json_error(404, "not_found", NOT_FOUND)
+
+
+def page_not_found(request, exception):
+    """handler404: JSON under /v1, Django's page elsewhere."""
+    if request.path.startswith("/v1/") or request.path == "/v1":
+        return not_found_view(request)
+    from django.views.defaults import page_not_found as html_page_not_found
+
+    return html_page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: JSON under /v1, Django's page elsewhere; never a stack trace."""
+    if request.path.startswith("/v1/"):
+        return json_error(500, "internal_error", INTERNAL_ERROR)
+    from django.views.defaults import server_error as html_server_error
+
+    return html_server_error(request)

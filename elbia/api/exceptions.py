@@ -1,0 +1,31 @@
+"""The API's own error types; elbia.api.errors renders every error in the contract's shape."""
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class InvalidParameter(APIException):
+    """A query parameter (limit, offset, filter, expand, ordering, ...) is out of range or malformed."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_parameter"
+    default_detail = "A query parameter is invalid."
+
+
+class Conflict(APIException):
+    """The request conflicts with the current state (duplicate name, VPC in use, already deleting)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The request conflicts with the current state of the resource."
+
+
+class InsufficientScope(APIException):
+    """The token is valid but lacks the scope the endpoint requires."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "insufficient_scope"
+
+    def __init__(self, scope: str):
+        self.scope = scope
+        super().__init__(f"This request requires the '{scope}' scope.")

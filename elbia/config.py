@@ -1,0 +1,33 @@
+"""Parsers for configuration values; each raises ``ValueError`` with a readable reason."""
+
+from dataclasses import dataclass
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A request budget: ``limit`` requests per ``period`` seconds."""
+
+    limit: int
+    period: int
+
+    def __str__(self) -> str:
+        name = next((name for name, seconds in PERIODS.items() if seconds == self.period), None)
+        return f"{self.limit}/{name}" if name else f"{self.limit}/{self.period}s"
+
+
+def parse_rate(text: str) -> Rate:
+    """Parse ``"5000/hour"``, ``"100/minute"``, ``"10/second"`` or ``"500/day"``."""
+    count, _, period = text.strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in PERIODS:
+        raise ValueError(f"expected N/{'|'.join(PERIODS)} with N >= 1, e.g. 5000/hour")
+    return Rate(limit=int(count), period=PERIODS[period])
+
+
+def parse_seconds(text: str) -> float:
+    """Parse a non-negative number of seconds."""
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("expected a non-negative number of seconds")
+    return value
