@@ -48,8 +48,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not (DEBUG or TESTING):
         raise ImproperlyConfigured(
-            "Environment variable SECRET_KEY is required when DEBUG is off "
-            "(set DEBUG=1 for local development)."
+            "Environment variable SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development)."
         )
     SECRET_KEY = "elbia-insecure-development-key-do-not-use-in-production"
 
@@ -134,10 +133,13 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------
 
 VAR_DIR.mkdir(exist_ok=True)
-try:
-    DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'elbia.sqlite3'}"))}
-except (environ.compat.ImproperlyConfigured, ValueError, KeyError) as exc:  # pragma: no cover - start-up only
-    raise ImproperlyConfigured(f"Environment variable DATABASE_URL is invalid: {exc}") from None
+DATABASES = {
+    "default": env.db_url_config(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'elbia.sqlite3'}"))
+}
+if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
+    raise ImproperlyConfigured(
+        "Environment variable DATABASE_URL is invalid: use postgres://USER@HOST:PORT/NAME or sqlite:///PATH."
+    )
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: WAL lets readers and one writer work at once.
@@ -184,8 +186,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
-# A message not acknowledged within this time is redelivered; it must exceed the hard time limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("redis"):
+    # A message not acknowledged within this time is redelivered; it must exceed the hard time limit.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "elbia"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -282,7 +285,8 @@ X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
@@ -326,4 +330,3 @@ SILENCED_SYSTEM_CHECKS: list[str] = []
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     ELBIA_PROVISION_DELAY = _read("ELBIA_PROVISION_DELAY", parse_seconds, 0.0)
-

@@ -1,7 +1,7 @@
 """One error shape for everything under /v1, from every layer (DRF, Django, auth, throttling).
 
-    {"error": {"status": 400, "code": "invalid_request", "message": "Invalid JSON in request body",
-               "details": {...}, "request_id": "req_..."}}
+{"error": {"status": 400, "code": "invalid_request", "message": "Invalid JSON in request body",
+           "details": {...}, "request_id": "req_..."}}
 """
 
 import logging
@@ -51,7 +51,13 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
         return 401, "unauthorized", UNAUTHORIZED, None, {"WWW-Authenticate": challenge}
     if isinstance(exc, InsufficientScope):
         challenge = f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{exc.scope}"'
-        return 403, "insufficient_scope", str(exc.detail), {"required_scope": exc.scope}, {"WWW-Authenticate": challenge}
+        return (
+            403,
+            "insufficient_scope",
+            str(exc.detail),
+            {"required_scope": exc.scope},
+            {"WWW-Authenticate": challenge},
+        )
     if isinstance(exc, Http404 | exceptions.NotFound):
         return 404, "not_found", NOT_FOUND, None, {}
     if isinstance(exc, DjangoPermissionDenied):
@@ -78,7 +84,12 @@ def exception_handler(exc: Exception, context) -> Response:
 
 def json_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
     """A plain-Django error response in the contract's shape (outside DRF's views)."""
-    response = JsonResponse(error_body(status, code, message), status=status, json_dumps_params={"separators": (",", ":")})
+    response = JsonResponse(
+        error_body(status, code, message),
+        status=status,
+        content_type="application/json; charset=utf-8",
+        json_dumps_params={"separators": (",", ":")},
+    )
     for name, value in (headers or {}).items():
         response[name] = value
     return response

@@ -25,7 +25,9 @@ class LimitOffsetPagination(pagination.BasePagination):
     """``limit`` (1-200, default 50) and ``offset`` (0 or more); anything else is a 400, never a silent clamp."""
 
     def paginate_queryset(self, queryset, request, view=None):
-        self.limit = parse_bounded_int(request.query_params, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        self.limit = parse_bounded_int(
+            request.query_params, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT
+        )
         self.offset = parse_bounded_int(request.query_params, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
         self.request = request
         self.count = queryset.count()

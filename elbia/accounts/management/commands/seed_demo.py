@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from elbia.accounts.models import User
+from elbia.accounts.services import account_create, token_issue
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "elbia-demo-password"
+
+
+class Command(BaseCommand):
+    help = "Create (or reuse) the demo account with sample data, and print a ready API token."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default=settings.ELBIA_PUBLIC_URL)
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        user = User.objects.filter(username=DEMO_USERNAME).first()
+        if user is None:
+            user = account_create(username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD)
+            self.stdout.write(f"Created the demo account (dashboard login: {DEMO_USERNAME} / {DEMO_PASSWORD}).")
+        issued = token_issue(user=user, scopes=list(settings.SCOPES), name="Demo token")
+        base = options["base_url"].rstrip("/")
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"Access token:  {issued.access_token}"))
+        self.stdout.write(f"Refresh token: {issued.refresh_token}")
+        self.stdout.write("")
+        self.stdout.write("Try it:")
+        self.stdout.write(f'  curl -H "Authorization: Bearer {issued.access_token}" {base}/v1/regions')
+        self.stdout.write("Renew it:")
+        self.stdout.write(
+            f"  curl -X POST {base}/oauth/token/ -d grant_type=refresh_token "
+            f"-d refresh_token={issued.refresh_token} -d client_id={issued.client_id}"
+        )
+        self.stdout.write("")

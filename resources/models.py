@@ -1,0 +1,80 @@
+"""Resources: everything an account runs (compute instances, function compute, VPCs)."""
+
+from django.db import models
+from django.utils import timezone
+
+from elbia.accounts.models import Account
+from elbia.api.ids import PublicIdModel
+
+
+class ResourceType(models.TextChoices):
+    COMPUTE = "compute"
+    FUNCTION = "function"
+    VPC = "vpc"
+
+
+class ResourceStatus(models.TextChoices):
+    PENDING = "pending"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    FAILED = "failed"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+LIVE_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE, ResourceStatus.DELETING)
+TRANSIENT_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.DELETING)
+
+
+class ResourceQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "ResourceQuerySet":
+        return self.filter(account=account)
+
+
+class Resource(PublicIdModel):
+    """A compute instance, the compute behind a function, or a VPC, owned by one account."""
+
+    PUBLIC_ID_PREFIX = "RES_"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="resources")
+    type = models.CharField(max_length=16, choices=ResourceType.choices, default=ResourceType.COMPUTE)
+    name = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=32)
+    instance_type = models.CharField(max_length=32, blank=True)
+    vpc = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="members")
+    cidr_block = models.CharField(max_length=18, blank=True)
+    memory_mb = models.PositiveIntegerField(null=True, blank=True, help_text="Function resources only.")
+    tags = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.PENDING)
+    failure_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    provisioning_started_at = models.DateTimeField(null=True, blank=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    deleting_started_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    last_execution = models.DateTimeField(null=True, blank=True)
+
+    objects = ResourceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-created_at", "-id"], name="resource_account_created"),
+            models.Index(fields=["account", "status", "-created_at", "-id"], name="resource_account_status"),
+            models.Index(fields=["account", "type", "-created_at", "-id"], name="resource_account_type"),
+            models.Index(fields=["account", "region", "-created_at", "-id"], name="resource_account_region"),
+            models.Index(fields=["status", "updated_at"], name="resource_status_updated"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "region", "name"],
+                condition=models.Q(type="vpc") & ~models.Q(status="deleted"),
+                name="resource_unique_live_vpc_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.type})"

@@ -1,0 +1,90 @@
+"""Fixtures for the whole suite: users, tokens, API clients and a real Celery worker."""
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from elbia.accounts.services import token_issue
+from tests.factories import UserFactory
+
+ALL_SCOPES = tuple(settings.SCOPES)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Each test starts with an empty cache (rate-limit budgets, idempotency records)."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def account(user):
+    return user.account
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def issue_token(db):
+    """``issue_token(user, scopes=...)`` -> IssuedToken; all scopes by default."""
+
+    def issue(user, scopes=ALL_SCOPES, **options):
+        return token_issue(user=user, scopes=list(scopes), **options)
+
+    return issue
+
+
+@pytest.fixture
+def make_client(issue_token):
+    """``make_client(user, scopes=...)`` -> an APIClient sending that user's new bearer token."""
+
+    def make(user, scopes=ALL_SCOPES, **options):
+        client = APIClient()
+        issued = issue_token(user, scopes, **options)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.access_token}")
+        client.issued = issued
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(make_client, user):
+    """An API client for ``user`` holding every scope."""
+    return make_client(user)
+
+
+@pytest.fixture
+def other_api(make_client, other_user):
+    """An API client for a user of another account, holding every scope."""
+    return make_client(other_user)
+
+
+@pytest.fixture
+def anonymous_api():
+    return APIClient()
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker consuming the real broker in a thread, on the test database.
+
+    Tests that use it must see committed data: they run with ``transactional_db``.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from elbia.celery import app
+
+    app.conf.broker_url = settings.CELERY_BROKER_URL
+    app.control.purge()  # messages left by earlier tests point at rows that no longer exist
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING") as worker:
+        yield worker
