@@ -65,6 +65,11 @@ ELBIA_PROVISION_DELAY = _read("ELBIA_PROVISION_DELAY", parse_seconds, 2.0)
 ELBIA_PROVIDER = env.str("ELBIA_PROVIDER", default="simulated")
 # Work left in a transient status longer than this is requeued, then failed, by the reaper.
 ELBIA_STUCK_AFTER = _read("ELBIA_STUCK_AFTER", parse_seconds, 600.0)
+# How often the reaper requeues stuck work before it fails the resource.
+ELBIA_STUCK_REQUEUES = _read("ELBIA_STUCK_REQUEUES", int, 3)
+# Transient provider errors are retried this many times, after ELBIA_RETRY_BACKOFF * 2**n seconds (capped at 5 min).
+ELBIA_PROVIDER_MAX_RETRIES = _read("ELBIA_PROVIDER_MAX_RETRIES", int, 5)
+ELBIA_RETRY_BACKOFF = _read("ELBIA_RETRY_BACKOFF", parse_seconds, 2.0)
 # Lifetime of API access tokens (the refresh token renews them).
 ELBIA_TOKEN_DAYS = _read("ELBIA_TOKEN_DAYS", int, 30)
 # Lifetime of a signed invoice PDF link.
@@ -198,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "elbia.accounts.tasks.clear_expired_tokens",
         "schedule": crontab(minute=17, hour="*/6"),
     },
+    "reap-stuck-resources": {
+        "task": "resources.tasks.reap_stuck_resources",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 # --- OAuth 2.0 (django-oauth-toolkit) ---------------------------------------------
@@ -330,3 +339,4 @@ SILENCED_SYSTEM_CHECKS: list[str] = []
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     ELBIA_PROVISION_DELAY = _read("ELBIA_PROVISION_DELAY", parse_seconds, 0.0)
+    ELBIA_RETRY_BACKOFF = _read("ELBIA_RETRY_BACKOFF", parse_seconds, 0.05)

@@ -1,10 +1,13 @@
 """Resources: everything an account runs (compute instances, function compute, VPCs)."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from elbia.accounts.models import Account
 from elbia.api.ids import PublicIdModel
+from resources.catalog import INSTANCE_TYPES, REGIONS
+from resources.validators import validate_cidr_block, validate_resource_name, validate_tags, validate_vpc_name
 
 
 class ResourceType(models.TextChoices):
@@ -38,13 +41,13 @@ class Resource(PublicIdModel):
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="resources")
     type = models.CharField(max_length=16, choices=ResourceType.choices, default=ResourceType.COMPUTE)
-    name = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=100, blank=True, validators=[validate_resource_name])
     region = models.CharField(max_length=32)
     instance_type = models.CharField(max_length=32, blank=True)
     vpc = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="members")
     cidr_block = models.CharField(max_length=18, blank=True)
     memory_mb = models.PositiveIntegerField(null=True, blank=True, help_text="Function resources only.")
-    tags = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
     status = models.CharField(max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.PENDING)
     failure_reason = models.TextField(blank=True)
 
@@ -56,6 +59,11 @@ class Resource(PublicIdModel):
     deleting_started_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     last_execution = models.DateTimeField(null=True, blank=True)
+
+    # Which task message owns the current transient step (empty: the next message to arrive claims it),
+    # and how often the reaper has requeued it; see resources.tasks.
+    lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
+    requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
 
     objects = ResourceQuerySet.as_manager()
 
@@ -78,3 +86,32 @@ class Resource(PublicIdModel):
 
     def __str__(self) -> str:
         return f"{self.public_id} ({self.type})"
+
+    def clean(self) -> None:
+        """What each type needs: a catalog region; an instance type and VPC (compute); memory (function)."""
+        errors: dict[str, list[str]] = {}
+        if self.region not in REGIONS:
+            errors["region"] = [f"'{self.region[:64]}' is not a valid region."]
+        if self.type == ResourceType.COMPUTE:
+            if self.instance_type not in INSTANCE_TYPES:
+                errors["instance_type"] = [f"'{self.instance_type[:64]}' is not a valid instance type."]
+            if self.vpc_id is None:
+                errors["vpc"] = ["A compute resource needs a VPC."]
+        elif self.type == ResourceType.VPC:
+            for field, validate in (("name", validate_vpc_name), ("cidr_block", validate_cidr_block)):
+                try:
+                    validate(getattr(self, field))
+                except ValidationError as error:
+                    errors[field] = error.messages
+        elif self.type == ResourceType.FUNCTION and not self.memory_mb:
+            errors["memory_mb"] = ["A function resource needs its memory size."]
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def memory(self) -> str | None:
+        """Memory as the API shows it (``"1024MB"``): the instance type's, or the function's."""
+        if self.type == ResourceType.FUNCTION and self.memory_mb:
+            return f"{self.memory_mb}MB"
+        kind = INSTANCE_TYPES.get(self.instance_type)
+        return f"{kind.memory_mb}MB" if kind else None

@@ -1,0 +1,310 @@
+"""Writes for resources: the API, the dashboard, the admin, the functions app and the tasks all call these.
+
+A service validates, writes the row in its lifecycle's first status and queues
+the Celery task with ``transaction.on_commit`` (ids only); the task does the
+slow work. Validation problems are Django ``ValidationError``s keyed by field
+(the API answers them as 400 ``invalid_request``); state conflicts are 409s.
+"""
+
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from elbia.accounts.models import Account
+from elbia.api.exceptions import Conflict
+from elbia.api.ids import is_public_id
+from resources.catalog import INSTANCE_TYPES, REGIONS
+from resources.models import LIVE_STATUSES, Resource, ResourceStatus, ResourceType
+from resources.validators import DEFAULT_VPC_NAME
+
+DEFAULT_VPC_CIDR = "172.31.0.0/16"  # what AWS gives every region's default VPC
+VPC_CIDR = "10.0.0.0/16"
+FUNCTION_MEMORY_MB = (128, 10240)
+
+_UNSET: Any = object()
+
+
+def _queue_provisioning(resource: Resource) -> None:
+    from resources.tasks import provision_resource
+
+    # robust: a broker outage must not turn a committed create into a 500; the reaper requeues the work.
+    transaction.on_commit(partial(provision_resource.delay, resource.pk), robust=True)
+
+
+def _queue_deprovisioning(resource: Resource) -> None:
+    from resources.tasks import deprovision_resource
+
+    transaction.on_commit(partial(deprovision_resource.delay, resource.pk), robust=True)
+
+
+def _check_region(region: str) -> None:
+    if region not in REGIONS:
+        raise ValidationError({"region": [f"'{region[:64]}' is not a valid region."]})
+
+
+def _save_new(resource: Resource) -> Resource:
+    resource.full_clean(validate_constraints=False)
+    resource.save()
+    return resource
+
+
+def _vpc_name_taken(*, account: Account, region: str, name: str, exclude_pk: int | None = None) -> bool:
+    vpcs = Resource.objects.for_account(account).filter(type=ResourceType.VPC, region=region, name=name)
+    return vpcs.exclude(status=ResourceStatus.DELETED).exclude(pk=exclude_pk).exists()
+
+
+def _vpc_conflict(region: str, name: str) -> Conflict:
+    return Conflict(f"A VPC named '{name}' already exists in {region}.")
+
+
+def _new_vpc(*, account: Account, region: str, name: str, cidr_block: str, tags: dict) -> Resource:
+    now = timezone.now()
+    vpc = Resource(
+        account=account,
+        type=ResourceType.VPC,
+        region=region,
+        name=name,
+        cidr_block=cidr_block,
+        tags=tags,
+        status=ResourceStatus.PENDING,
+        created_at=now,
+        provisioning_started_at=now,
+    )
+    vpc.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent twin surfaces as IntegrityError, not a broken tx
+            vpc.save()
+    except IntegrityError:
+        if _vpc_name_taken(account=account, region=region, name=name):
+            raise _vpc_conflict(region, name) from None
+        raise
+    _queue_provisioning(vpc)
+    return vpc
+
+
+@transaction.atomic
+def vpc_create(*, account: Account, region: str, name: str, cidr_block: str = "", tags: dict | None = None) -> Resource:
+    """Create a VPC (pending) and queue its provisioning; names are unique per account and region (409)."""
+    _check_region(region)
+    if _vpc_name_taken(account=account, region=region, name=name):
+        raise _vpc_conflict(region, name)
+    return _new_vpc(
+        account=account,
+        region=region,
+        name=name,
+        cidr_block=cidr_block or (DEFAULT_VPC_CIDR if name == DEFAULT_VPC_NAME else VPC_CIDR),
+        tags=tags or {},
+    )
+
+
+def _default_vpc(*, account: Account, region: str) -> Resource:
+    """The region's default VPC, created (pending) on first use; safe against a concurrent first use."""
+    live = Resource.objects.for_account(account).select_for_update().exclude(status=ResourceStatus.DELETED)
+    lookup = {"type": ResourceType.VPC, "region": region, "name": DEFAULT_VPC_NAME}
+    vpc = live.filter(**lookup).first()
+    if vpc is not None:
+        return vpc
+    try:
+        return _new_vpc(account=account, region=region, name=DEFAULT_VPC_NAME, cidr_block=DEFAULT_VPC_CIDR, tags={})
+    except Conflict:  # created by a concurrent request since we looked
+        return live.get(**lookup)
+
+
+def vpc_resolve(*, account: Account, region: str, vpc: "Resource | str") -> Resource:
+    """The VPC a new resource in ``region`` joins, locked against concurrent deletion.
+
+    ``vpc`` is a VPC, its ``RES_`` ID, its name in ``region``, or ``default``
+    (the region's default VPC, created on first use). Anything else is a
+    ValidationError on the ``vpc`` field.
+    """
+    live = Resource.objects.for_account(account).select_for_update().exclude(status=ResourceStatus.DELETED)
+    if isinstance(vpc, Resource):
+        found = live.filter(pk=vpc.pk, type=ResourceType.VPC).first()
+        label = vpc.public_id
+    elif is_public_id(vpc, "RES_"):
+        found = live.filter(public_id=vpc, type=ResourceType.VPC).first()
+        label = vpc
+    elif vpc == DEFAULT_VPC_NAME:
+        found = _default_vpc(account=account, region=region)
+        label = vpc
+    else:
+        found = live.filter(type=ResourceType.VPC, region=region, name=vpc).first() if vpc.isprintable() else None
+        label = vpc[:64]
+    if found is None:
+        raise ValidationError({"vpc": [f"No VPC '{label}' in {region} for this account."]})
+    if found.region != region:
+        raise ValidationError(
+            {"vpc": [f"VPC {found.public_id} is in {found.region}; a resource must be in its VPC's region ({region})."]}
+        )
+    if found.status in (ResourceStatus.DELETING, ResourceStatus.FAILED):
+        raise ValidationError({"vpc": [f"VPC {found.public_id} is {found.status}; choose another VPC."]})
+    return found
+
+
+@transaction.atomic
+def resource_create(
+    *,
+    account: Account,
+    region: str,
+    instance_type: str,
+    vpc: "Resource | str",
+    name: str = "",
+    tags: dict | None = None,
+) -> Resource:
+    """Create a compute instance (pending) in a VPC of the same region and queue its provisioning.
+
+    ``provisioning_started_at`` is the moment provisioning was requested (the
+    row's creation); the worker then moves it to ``provisioning`` and ``active``.
+    """
+    _check_region(region)
+    if instance_type not in INSTANCE_TYPES:
+        raise ValidationError({"instance_type": [f"'{instance_type[:64]}' is not a valid instance type."]})
+    network = vpc_resolve(account=account, region=region, vpc=vpc)
+    now = timezone.now()
+    resource = _save_new(
+        Resource(
+            account=account,
+            type=ResourceType.COMPUTE,
+            region=region,
+            instance_type=instance_type,
+            vpc=network,
+            name=name,
+            tags=tags or {},
+            status=ResourceStatus.PENDING,
+            created_at=now,
+            provisioning_started_at=now,
+        )
+    )
+    _queue_provisioning(resource)
+    return resource
+
+
+@transaction.atomic
+def resource_create_for_function(*, account: Account, region: str, memory_mb: int, name: str) -> Resource:
+    """Create the compute behind a function (``type=function``, pending) and queue its provisioning."""
+    _check_region(region)
+    low, high = FUNCTION_MEMORY_MB
+    if not low <= memory_mb <= high:
+        raise ValidationError({"memory_mb": [f"Ensure this value is from {low} to {high}."]})
+    now = timezone.now()
+    resource = _save_new(
+        Resource(
+            account=account,
+            type=ResourceType.FUNCTION,
+            region=region,
+            memory_mb=memory_mb,
+            name=name,
+            status=ResourceStatus.PENDING,
+            created_at=now,
+            provisioning_started_at=now,
+        )
+    )
+    _queue_provisioning(resource)
+    return resource
+
+
+@transaction.atomic
+def resource_update(*, resource: Resource, name: str = _UNSET, tags: dict | None = _UNSET) -> Resource:
+    """Rename a resource or replace its tags (the only fields a customer may change after creation)."""
+    resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    if resource.status == ResourceStatus.DELETED:
+        raise Conflict(f"Resource {resource.public_id} is deleted.")
+    fields = ["updated_at"]
+    if name is not _UNSET and name != resource.name:
+        if resource.type == ResourceType.VPC and _vpc_name_taken(
+            account=resource.account, region=resource.region, name=name, exclude_pk=resource.pk
+        ):
+            raise _vpc_conflict(resource.region, name)
+        resource.name = name
+        fields.append("name")
+    if tags is not _UNSET:
+        resource.tags = tags or {}
+        fields.append("tags")
+    resource.full_clean(validate_constraints=False, exclude=["account", "vpc"])
+    try:
+        with transaction.atomic():
+            resource.save(update_fields=fields)
+    except IntegrityError:
+        raise _vpc_conflict(resource.region, resource.name) from None
+    return resource
+
+
+@transaction.atomic
+def resource_delete(*, resource: Resource, by_function: bool = False) -> Resource:
+    """Start tearing a resource down (``deleting``) and queue the work; 409 when it cannot be deleted now.
+
+    Only ``active`` and ``failed`` resources can be deleted; a VPC only once no
+    live resource uses it; a function's resource only through its function
+    (``by_function=True``, what the functions app passes).
+    """
+    resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    if resource.status in (ResourceStatus.DELETING, ResourceStatus.DELETED):
+        raise Conflict(f"Resource {resource.public_id} is already {resource.status}.")
+    if resource.status not in (ResourceStatus.ACTIVE, ResourceStatus.FAILED):
+        raise Conflict(
+            f"Resource {resource.public_id} is still {resource.status}; delete it once it is active or failed."
+        )
+    if resource.type == ResourceType.FUNCTION and not by_function:
+        raise Conflict(f"Resource {resource.public_id} runs a function; delete the function instead.")
+    if resource.type == ResourceType.VPC:
+        members = resource.members.filter(status__in=LIVE_STATUSES).count()
+        if members:
+            raise Conflict(f"VPC {resource.public_id} is still used by {members} live resource(s).")
+    resource.status = ResourceStatus.DELETING
+    resource.deleting_started_at = timezone.now()
+    resource.failure_reason = ""
+    resource.lifecycle_task_id = ""
+    resource.requeue_count = 0
+    resource.save(
+        update_fields=[
+            "status",
+            "deleting_started_at",
+            "failure_reason",
+            "lifecycle_task_id",
+            "requeue_count",
+            "updated_at",
+        ]
+    )
+    _queue_deprovisioning(resource)
+    return resource
+
+
+@transaction.atomic
+def resource_retry_provisioning(*, resource: Resource) -> Resource:
+    """Send a failed resource back to ``pending`` and queue its provisioning again (staff action)."""
+    resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    if resource.status != ResourceStatus.FAILED:
+        raise Conflict(f"Only failed resources can be retried; {resource.public_id} is {resource.status}.")
+    if resource.vpc_id is not None:
+        vpc_resolve(account=resource.account, region=resource.region, vpc=resource.vpc)
+    resource.status = ResourceStatus.PENDING
+    resource.failure_reason = ""
+    resource.failed_at = None
+    resource.provisioning_started_at = timezone.now()
+    resource.lifecycle_task_id = ""
+    resource.requeue_count = 0
+    resource.save(
+        update_fields=[
+            "status",
+            "failure_reason",
+            "failed_at",
+            "provisioning_started_at",
+            "lifecycle_task_id",
+            "requeue_count",
+            "updated_at",
+        ]
+    )
+    _queue_provisioning(resource)
+    return resource
+
+
+def resource_record_execution(*, resource_id: int, executed_at: datetime) -> None:
+    """Move a function resource's ``last_execution`` forward (never back); for usage ingestion."""
+    Resource.objects.filter(pk=resource_id).filter(
+        Q(last_execution__isnull=True) | Q(last_execution__lt=executed_at)
+    ).update(last_execution=executed_at)
