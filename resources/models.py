@@ -6,8 +6,15 @@ from django.utils import timezone
 
 from elbia.accounts.models import Account
 from elbia.api.ids import PublicIdModel
-from resources.catalog import INSTANCE_TYPES, REGIONS
-from resources.validators import validate_cidr_block, validate_resource_name, validate_tags, validate_vpc_name
+from resources.catalog import INSTANCE_TYPES
+from resources.validators import (
+    validate_cidr_block,
+    validate_instance_type,
+    validate_region,
+    validate_resource_name,
+    validate_tags,
+    validate_vpc_name,
+)
 
 
 class ResourceType(models.TextChoices):
@@ -27,6 +34,7 @@ class ResourceStatus(models.TextChoices):
 
 LIVE_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE, ResourceStatus.DELETING)
 TRANSIENT_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.DELETING)
+LIVE = ~models.Q(status=ResourceStatus.DELETED)
 
 
 class ResourceQuerySet(models.QuerySet):
@@ -39,7 +47,8 @@ class Resource(PublicIdModel):
 
     PUBLIC_ID_PREFIX = "RES_"
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="resources")
+    # No index of its own: every composite index below starts with the account.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="resources", db_index=False)
     type = models.CharField(max_length=16, choices=ResourceType.choices, default=ResourceType.COMPUTE)
     name = models.CharField(max_length=100, blank=True, validators=[validate_resource_name])
     region = models.CharField(max_length=32)
@@ -69,12 +78,29 @@ class Resource(PublicIdModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Every list query starts from one account and orders by (created_at, id) in either direction
+        # (a backward index scan serves the ascending order). Deleted rows are hidden by default, so the
+        # indexes that serve the default list and the plain type/region/instance_type filters skip them
+        # (partial indexes: smaller, and index-only scans need not visit the table to test the status).
+        # PostgreSQL also gets a GIN index on tags and a pattern index on name (migration 0003).
         indexes = [
-            models.Index(fields=["account", "-created_at", "-id"], name="resource_account_created"),
+            models.Index(fields=["account", "-created_at", "-id"], condition=LIVE, name="resource_account_live"),
             models.Index(fields=["account", "status", "-created_at", "-id"], name="resource_account_status"),
-            models.Index(fields=["account", "type", "-created_at", "-id"], name="resource_account_type"),
-            models.Index(fields=["account", "region", "-created_at", "-id"], name="resource_account_region"),
-            models.Index(fields=["status", "updated_at"], name="resource_status_updated"),
+            models.Index(
+                fields=["account", "type", "-created_at", "-id"], condition=LIVE, name="resource_account_type"
+            ),
+            models.Index(
+                fields=["account", "region", "-created_at", "-id"], condition=LIVE, name="resource_account_region"
+            ),
+            models.Index(
+                fields=["account", "instance_type", "-created_at", "-id"],
+                condition=LIVE,
+                name="resource_account_itype",
+            ),
+            # The reaper's query: rows in a transient status, oldest first.
+            models.Index(
+                fields=["updated_at"], condition=models.Q(status__in=TRANSIENT_STATUSES), name="resource_transient"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -89,21 +115,20 @@ class Resource(PublicIdModel):
 
     def clean(self) -> None:
         """What each type needs: a catalog region; an instance type and VPC (compute); memory (function)."""
-        errors: dict[str, list[str]] = {}
-        if self.region not in REGIONS:
-            errors["region"] = [f"'{self.region[:64]}' is not a valid region."]
+        checks = [("region", validate_region)]
         if self.type == ResourceType.COMPUTE:
-            if self.instance_type not in INSTANCE_TYPES:
-                errors["instance_type"] = [f"'{self.instance_type[:64]}' is not a valid instance type."]
-            if self.vpc_id is None:
-                errors["vpc"] = ["A compute resource needs a VPC."]
+            checks.append(("instance_type", validate_instance_type))
         elif self.type == ResourceType.VPC:
-            for field, validate in (("name", validate_vpc_name), ("cidr_block", validate_cidr_block)):
-                try:
-                    validate(getattr(self, field))
-                except ValidationError as error:
-                    errors[field] = error.messages
-        elif self.type == ResourceType.FUNCTION and not self.memory_mb:
+            checks += [("name", validate_vpc_name), ("cidr_block", validate_cidr_block)]
+        errors: dict[str, list[str]] = {}
+        for field, validate in checks:
+            try:
+                validate(getattr(self, field))
+            except ValidationError as error:
+                errors[field] = error.messages
+        if self.type == ResourceType.COMPUTE and self.vpc_id is None:
+            errors["vpc"] = ["A compute resource needs a VPC."]
+        if self.type == ResourceType.FUNCTION and not self.memory_mb:
             errors["memory_mb"] = ["A function resource needs its memory size."]
         if errors:
             raise ValidationError(errors)

@@ -18,9 +18,8 @@ from django.utils import timezone
 from elbia.accounts.models import Account
 from elbia.api.exceptions import Conflict
 from elbia.api.ids import is_public_id
-from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.models import LIVE_STATUSES, Resource, ResourceStatus, ResourceType
-from resources.validators import DEFAULT_VPC_NAME
+from resources.validators import DEFAULT_VPC_NAME, validate_instance_type, validate_region
 
 DEFAULT_VPC_CIDR = "172.31.0.0/16"  # what AWS gives every region's default VPC
 VPC_CIDR = "10.0.0.0/16"
@@ -42,9 +41,12 @@ def _queue_deprovisioning(resource: Resource) -> None:
     transaction.on_commit(partial(deprovision_resource.delay, resource.pk), robust=True)
 
 
-def _check_region(region: str) -> None:
-    if region not in REGIONS:
-        raise ValidationError({"region": [f"'{region[:64]}' is not a valid region."]})
+def _check(field: str, validate, value) -> None:
+    """Run one field validator early (before anything is written), reporting under the field's name."""
+    try:
+        validate(value)
+    except ValidationError as error:
+        raise ValidationError({field: error.messages}) from None
 
 
 def _save_new(resource: Resource) -> Resource:
@@ -90,7 +92,7 @@ def _new_vpc(*, account: Account, region: str, name: str, cidr_block: str, tags:
 @transaction.atomic
 def vpc_create(*, account: Account, region: str, name: str, cidr_block: str = "", tags: dict | None = None) -> Resource:
     """Create a VPC (pending) and queue its provisioning; names are unique per account and region (409)."""
-    _check_region(region)
+    _check("region", validate_region, region)
     if _vpc_name_taken(account=account, region=region, name=name):
         raise _vpc_conflict(region, name)
     return _new_vpc(
@@ -161,9 +163,8 @@ def resource_create(
     ``provisioning_started_at`` is the moment provisioning was requested (the
     row's creation); the worker then moves it to ``provisioning`` and ``active``.
     """
-    _check_region(region)
-    if instance_type not in INSTANCE_TYPES:
-        raise ValidationError({"instance_type": [f"'{instance_type[:64]}' is not a valid instance type."]})
+    _check("region", validate_region, region)
+    _check("instance_type", validate_instance_type, instance_type)
     network = vpc_resolve(account=account, region=region, vpc=vpc)
     now = timezone.now()
     resource = _save_new(
@@ -184,13 +185,17 @@ def resource_create(
     return resource
 
 
+def _check_function_memory(memory_mb: int) -> None:
+    low, high = FUNCTION_MEMORY_MB
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or not low <= memory_mb <= high:
+        raise ValidationError({"memory_mb": [f"Ensure this value is an integer from {low} to {high}."]})
+
+
 @transaction.atomic
 def resource_create_for_function(*, account: Account, region: str, memory_mb: int, name: str) -> Resource:
     """Create the compute behind a function (``type=function``, pending) and queue its provisioning."""
-    _check_region(region)
-    low, high = FUNCTION_MEMORY_MB
-    if not low <= memory_mb <= high:
-        raise ValidationError({"memory_mb": [f"Ensure this value is from {low} to {high}."]})
+    _check("region", validate_region, region)
+    _check_function_memory(memory_mb)
     now = timezone.now()
     resource = _save_new(
         Resource(
@@ -205,6 +210,19 @@ def resource_create_for_function(*, account: Account, region: str, memory_mb: in
         )
     )
     _queue_provisioning(resource)
+    return resource
+
+
+@transaction.atomic
+def resource_resize_for_function(*, resource: Resource, memory_mb: int) -> Resource:
+    """Record a function's new memory size on its resource (the functions app calls this on redeploy)."""
+    _check_function_memory(memory_mb)
+    updated = Resource.objects.filter(pk=resource.pk, type=ResourceType.FUNCTION).update(
+        memory_mb=memory_mb, updated_at=timezone.now()
+    )
+    if not updated:
+        raise ValidationError({"resource": ["Only a function's own resource can be resized."]})
+    resource.memory_mb = memory_mb
     return resource
 
 

@@ -6,13 +6,25 @@ import re
 from django.core.exceptions import ValidationError
 
 from elbia.api.ids import is_public_id
+from elbia.api.json_filter import TAG_KEY_PATTERN
+from resources.catalog import INSTANCE_TYPES, REGIONS
 
 MAX_TAGS = 50
-MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
-TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+@-]+$")
 VPC_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 DEFAULT_VPC_NAME = "default"
+
+
+def validate_region(value: str) -> None:
+    """A region code from the catalog (real AWS codes such as ``us-east-1``)."""
+    if value not in REGIONS:
+        raise ValidationError(f"'{value[:64]}' is not a valid region.", code="invalid_choice")
+
+
+def validate_instance_type(value: str) -> None:
+    """An instance type from the catalog (``t2.micro``, ``m5.large``, ...)."""
+    if value not in INSTANCE_TYPES:
+        raise ValidationError(f"'{value[:64]}' is not a valid instance type.", code="invalid_choice")
 
 
 def _printable(value: str) -> bool:
@@ -20,16 +32,20 @@ def _printable(value: str) -> bool:
 
 
 def validate_tags(value) -> None:
-    """Tags are a JSON object of at most 50 string keys (1-128 chars) to string values (0-256 chars)."""
+    """Tags: a JSON object of at most 50 keys to string values of at most 256 printable characters.
+
+    Keys follow the JSON filter's rule (a letter, then up to 63 letters, digits or ``_ . : / -``), so
+    every tag can be filtered on as ``tags.<key>``.
+    """
     if not isinstance(value, dict):
         raise ValidationError("Tags must be a JSON object of string keys to string values.", code="invalid")
     if len(value) > MAX_TAGS:
         raise ValidationError(f"At most {MAX_TAGS} tags are allowed.", code="max_length")
     for key, tag_value in value.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY or not TAG_KEY.match(key):
+        if not isinstance(key, str) or not TAG_KEY_PATTERN.fullmatch(key):
             raise ValidationError(
-                f"Tag key {str(key)[:40]!r} is invalid: use 1-{MAX_TAG_KEY} characters among letters, digits, "
-                "spaces and _ . : / = + @ -.",
+                f"Tag key {str(key)[:40]!r} is invalid: start with a letter, then up to 63 letters, digits "
+                "or _ . : / -.",
                 code="invalid",
             )
         if not isinstance(tag_value, str):

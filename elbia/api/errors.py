@@ -8,6 +8,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -41,6 +42,9 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
         return 400, "invalid_request", INVALID_JSON, {"body": [str(exc.detail)]}, {}
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return 400, "invalid_request", INVALID_JSON, details, {}
+    if isinstance(exc, DjangoValidationError):  # raised by a service's full_clean or its own checks
+        details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return 400, "invalid_request", INVALID_JSON, details, {}
     if isinstance(exc, RequestDataTooBig):
         return 413, "payload_too_large", "Request body is too large.", None, {}
