@@ -1,5 +1,6 @@
 """Input and output shapes of /v1/resources (input and output differ, so they are separate serializers)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from resources.models import Resource, ResourceType
@@ -192,6 +193,13 @@ class ResourceSerializer(serializers.ModelSerializer):
     def get_instance_type(self, resource) -> str | None:
         return _or_none(resource.instance_type)
 
+    @extend_schema_field(
+        {
+            "oneOf": [{"type": "string", "example": "RES_1234567890"}, {"type": "object"}],
+            "nullable": True,
+            "description": "The VPC's ID, or with expand=vpc the VPC object; null for VPCs and functions.",
+        }
+    )
     def get_vpc(self, resource):
         if resource.vpc_id is None:
             return None
@@ -204,3 +212,19 @@ class ResourceSerializer(serializers.ModelSerializer):
 
     def get_failure_reason(self, resource) -> str | None:
         return _or_none(resource.failure_reason)
+
+
+class RegionSerializer(serializers.Serializer):
+    """One entry of ``GET /v1/regions``."""
+
+    code = serializers.CharField(help_text="AWS region code, e.g. us-east-1.")
+    name = serializers.CharField()
+
+
+class InstanceTypeSerializer(serializers.Serializer):
+    """One entry of ``GET /v1/instance-types``."""
+
+    name = serializers.CharField(help_text="e.g. t2.micro")
+    family = serializers.CharField(help_text="t2, t3, m5 or c5")
+    vcpus = serializers.IntegerField()
+    memory_mb = serializers.IntegerField()
