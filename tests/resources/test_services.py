@@ -1,16 +1,18 @@
 """Service rules the API does not reach directly: the functions app's entry points, retries, concurrency."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from elbia.api.exceptions import Conflict
 from resources import services
 from resources.models import Resource, ResourceStatus, ResourceType
+from tests.resources.factories import VpcFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +116,38 @@ def test_concurrent_first_uses_create_one_default_vpc(account):
     vpcs = Resource.objects.filter(account=account, type=ResourceType.VPC)
     assert vpcs.count() == 1
     assert Resource.objects.filter(account=account, vpc=vpcs.get()).count() == 8
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_deleting_a_vpc_waits_for_a_creation_in_flight(account):
+    """A VPC deletion that races a creation in the VPC sees the new member and refuses (409)."""
+    vpc = VpcFactory(account=account, name="net")
+    created = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def create() -> None:
+        try:
+            with transaction.atomic():
+                services.resource_create(account=account, region=vpc.region, instance_type="t3.nano", vpc="net")
+                created.set()
+                time.sleep(0.3)  # still uncommitted while the deletion starts
+        finally:
+            connection.close()
+
+    def delete() -> None:
+        try:
+            assert created.wait(timeout=10)
+            services.resource_delete(resource=vpc)
+            outcome["deletion"] = "accepted"
+        except Conflict as conflict:
+            outcome["deletion"] = str(conflict.detail)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create), threading.Thread(target=delete)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcome["deletion"] == f"VPC {vpc.public_id} is still used by 1 live resource(s)."
+    assert Resource.objects.get(pk=vpc.pk).status == ResourceStatus.ACTIVE
