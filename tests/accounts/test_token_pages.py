@@ -59,7 +59,11 @@ def test_generated_token_is_shown_once_and_works_at_once(signed_in, user):
 
     assert regions(access).status_code == 200
     token = ApiToken.objects.get(user=user)
-    assert (token.name, token.scope_list, token.status) == ("CI deploys", ["resources:read", "functions:read"], "active")
+    assert (token.name, token.scope_list, token.status) == (
+        "CI deploys",
+        ["resources:read", "functions:read"],
+        "active",
+    )
 
     # Never again: not in the list, not in the session.
     listing = signed_in.get("/settings/tokens/").content.decode()
@@ -72,7 +76,11 @@ def test_the_refresh_token_shown_renews_the_token(signed_in):
     response = generate(signed_in)
     renewed = APIClient().post(
         "/oauth/token/",
-        {"grant_type": "refresh_token", "refresh_token": shown_secret(response, "refresh-token"), "client_id": "elbia-cli"},
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": shown_secret(response, "refresh-token"),
+            "client_id": "elbia-cli",
+        },
         format="multipart",
     )
     assert renewed.status_code == 200
