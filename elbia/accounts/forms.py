@@ -10,7 +10,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from elbia.accounts.models import User
-from elbia.accounts.throttling import attempt_count, attempts_reset
+from elbia.accounts.throttling import attempt_count, attempt_forgive, attempts_reset, client_ip
 from functions.models import FunctionStatus
 from resources.catalog import REGIONS
 from resources.models import ResourceStatus, ResourceType
@@ -18,15 +18,11 @@ from resources.models import ResourceStatus, ResourceType
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait a few minutes and try again."
 
 
-def client_ip(request) -> str:
-    """The address the request came from (run behind a proxy that sets REMOTE_ADDR, e.g. gunicorn's forwarding)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 class LoginForm(AuthenticationForm):
-    """Django's sign-in form, with attempts counted per client IP and per username before the password is checked.
+    """Django's sign-in form, with failed attempts limited per client IP and per username.
 
-    The message for a wrong username and for a wrong password is the same.
+    Each attempt is counted before the password is checked (so parallel guesses cannot overtake the
+    count) and taken back when it succeeds. A wrong username and a wrong password get the same message.
     """
 
     error_messages = {
@@ -50,7 +46,8 @@ class LoginForm(AuthenticationForm):
                 raise ValidationError(self.error_messages["throttled"], code="throttled")
         cleaned = super().clean()
         if self.user_cache is not None:
-            # Only the holder of the password clears the username's counter; the IP counter runs its window.
+            # Success: only failures count against the address, and the password's holder clears the username.
+            attempt_forgive(bucket="login-ip", identity=client_ip(self.request))
             attempts_reset(bucket="login-user", identity=username.casefold())
         return cleaned
 

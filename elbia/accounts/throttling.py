@@ -4,13 +4,20 @@ Each counter is a fixed window in the Django cache (Redis in production):
 ``cache.add`` starts the window with its expiry, ``cache.incr`` then counts
 atomically (django-redis increments in a Lua script that keeps the key's TTL),
 so concurrent attempts from many processes can never slip past the limit
-together. The attempt is counted *before* the password is checked, so a burst
-of parallel guesses is cut off at the limit exactly.
+together. Every attempt is counted *before* the password is checked, so a burst
+of parallel guesses is cut off at the limit exactly; a successful one is then
+taken back, so only failures use up the window.
 """
 
+import contextlib
 import hashlib
 
 from django.core.cache import cache
+
+
+def client_ip(request) -> str:
+    """The address the request came from: ``REMOTE_ADDR`` (the web server must put the client's address there)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def _cache_key(bucket: str, identity: str) -> str:
@@ -30,6 +37,12 @@ def attempt_count(*, bucket: str, identity: str, window: float) -> int:
     except ValueError:  # the window ended between add and incr: this attempt opens the next one
         cache.add(key, 1, timeout=timeout)
         return 1
+
+
+def attempt_forgive(*, bucket: str, identity: str) -> None:
+    """Take back one counted attempt (it succeeded), so only failures use up the window."""
+    with contextlib.suppress(ValueError):  # the window has ended meanwhile: nothing to take back
+        cache.decr(_cache_key(bucket, identity))
 
 
 def attempts_reset(*, bucket: str, identity: str) -> None:

@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -28,11 +29,10 @@ from elbia.accounts.forms import (
     ResourceFilterForm,
     SignupForm,
     TokenCreateForm,
-    client_ip,
 )
 from elbia.accounts.selectors import api_token_list
 from elbia.accounts.services import account_create, token_issue, token_revoke
-from elbia.accounts.throttling import attempt_count
+from elbia.accounts.throttling import attempt_count, client_ip
 from functions.selectors import function_list
 from resources.catalog import INSTANCE_TYPES
 from resources.selectors import resource_list
@@ -131,15 +131,16 @@ def signup(request):
 @dashboard_page
 def home(request):
     """What the account runs, at a glance, and how to reach the API."""
-    live = Q(status="active")
-    resources = resource_list(account=request.account).aggregate(total=Count("id"), active=Count("id", filter=live))
-    functions = function_list(account=request.account).aggregate(total=Count("id"), active=Count("id", filter=live))
-    tokens = api_token_list(user=request.user).filter(revoked_at__isnull=True).count()
+    active = Q(status="active")
+    resources = resource_list(account=request.account).aggregate(total=Count("id"), active=Count("id", filter=active))
+    functions = function_list(account=request.account).aggregate(total=Count("id"), active=Count("id", filter=active))
+    usable = Q(revoked_at__isnull=True, expires_at__gt=timezone.now())
+    tokens = api_token_list(user=request.user).aggregate(total=Count("id"), active=Count("id", filter=usable))
     context = {
         "section": "home",
         "resources": resources,
         "functions": functions,
-        "token_count": tokens,
+        "tokens": tokens,
         "base_url": request.build_absolute_uri("/").rstrip("/"),
     }
     return render(request, "accounts/home.html", context)

@@ -79,6 +79,12 @@ def test_sign_in_is_limited_per_address(client):
     assert sign_in(client, other.username, ip="192.0.2.1").status_code == 302
 
 
+def test_successful_sign_ins_do_not_use_up_the_address(client):
+    for _ in range(settings.ELBIA_LOGIN_ATTEMPTS + 2):  # e.g. a whole office behind one address
+        assert sign_in(Client(), UserFactory().username).status_code == 302
+    assert sign_in(Client(), "someone", "guess").status_code == 200
+
+
 def test_a_successful_sign_in_clears_the_username_counter(user):
     for attempt in range(settings.ELBIA_LOGIN_ATTEMPTS - 1):
         sign_in(Client(), user.username, "guess", ip=f"198.51.100.{attempt}")

@@ -1,7 +1,13 @@
 """The dashboard's overview pages: only the account's resources and functions, filtered and paged."""
 
-import pytest
+import re
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from elbia.accounts.models import ApiToken
+from elbia.accounts.services import token_revoke
 from tests.factories import FunctionFactory, ResourceFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,17 +23,24 @@ def rows(response) -> int:
     return response.content.decode().count("<tr>") - 1  # minus the header row
 
 
-def test_home_counts_only_the_accounts_objects(signed_in, account, other_user):
+def test_home_counts_only_the_accounts_objects(
+    signed_in, user, account, other_user, issue_token, django_assert_num_queries
+):
     ResourceFactory.create_batch(2, account=account)
     ResourceFactory(account=account, status="pending")
     ResourceFactory(account=account, status="deleted")
     ResourceFactory.create_batch(5, account=other_user.account)
-    FunctionFactory(account=account)
-    page = signed_in.get("/").content.decode()
-    assert "Resources" in page and "Functions" in page
-    assert '<span class="stat-value">3</span>' in page  # three live resources (the deleted one is hidden)
-    assert '<span class="stat-detail">2 active</span>' in page
-    assert '<span class="stat-value">1</span>' in page
+    FunctionFactory.create_batch(4, account=account, status="deploying")
+    issue_token(user, scopes=["resources:read"])
+    token_revoke(api_token=issue_token(user, scopes=["resources:read"]).api_token)
+    expired = issue_token(user, scopes=["resources:read"]).api_token
+    ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    issue_token(other_user, scopes=["resources:read"])
+    # session, user, account, then one aggregate each for resources, functions and tokens
+    with django_assert_num_queries(6):
+        page = signed_in.get("/").content.decode()
+    stats = re.findall(r'stat-value">(\d+)</span>\s*<span class="stat-detail">(\d+) active', page)
+    assert stats == [("3", "2"), ("4", "0"), ("3", "1")]  # live resources, functions, the user's tokens
 
 
 def test_resources_page_shows_only_the_accounts_resources(signed_in, account, other_user):

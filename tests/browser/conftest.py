@@ -25,8 +25,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+def _create_cli_application() -> None:
+    migration = importlib.import_module("elbia.accounts.migrations.0002_cli_application")
+    migration.create_cli_application(django_apps, None)
+
+
 @pytest.fixture(scope="package")
-def browser():
+def browser(django_db_blocker):
     """One Chromium for the browser tests; stopped when they end, so Playwright's event loop ends with it.
 
     Playwright's sync API keeps an event loop in this thread, so Django would refuse ORM calls made
@@ -38,6 +43,8 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+    with django_db_blocker.unblock():
+        _create_cli_application()  # leave the database as the tests after these expect it
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +54,7 @@ def _cli_application(transactional_db):
     (Serialized rollback cannot restore it here: with Playwright's event loop running, this thread
     gets fresh database connections, without the serialized contents.)
     """
-    migration = importlib.import_module("elbia.accounts.migrations.0002_cli_application")
-    migration.create_cli_application(django_apps, None)
+    _create_cli_application()
 
 
 @pytest.fixture
