@@ -19,12 +19,6 @@ PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 expect.set_options(timeout=10_000)
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if Path(item.fspath).parent == Path(__file__).parent:
-            item.add_marker(pytest.mark.browser)
-
-
 def _create_cli_application() -> None:
     migration = importlib.import_module("elbia.accounts.migrations.0002_cli_application")
     migration.create_cli_application(django_apps, None)

@@ -2,11 +2,14 @@
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from elbia.accounts.models import ApiToken
 from tests.browser.conftest import log_in
 from tests.factories import FunctionFactory, ResourceFactory, UserFactory
+
+pytestmark = pytest.mark.browser
 
 
 def generate_token(page, name: str, scopes: list[str]) -> tuple[str, str]:
