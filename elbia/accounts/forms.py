@@ -67,7 +67,7 @@ class SignupForm(forms.Form):
         help_text="Letters, digits and @/./+/-/_ only.",
         widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
     )
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password1 = forms.CharField(
         label="Password",
         strip=False,

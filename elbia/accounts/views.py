@@ -59,6 +59,13 @@ def dashboard_page(view):
     return login_required(never_cache(wrapper))
 
 
+def _add_service_errors(form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: under the field it names, else at the top."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+    for field, field_errors in errors.items():
+        form.add_error(field if field in form.fields else None, field_errors)
+
+
 def _page(request, queryset):
     """The requested page of ``queryset`` (``?page=``; out-of-range or malformed numbers give the nearest page)."""
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -115,7 +122,7 @@ def signup(request):
                     account_name=data["account_name"],
                 )
             except ValidationError as exc:
-                form.add_error(None, exc)
+                _add_service_errors(form, exc)
             except IntegrityError:  # the same username was taken a moment ago
                 form.add_error("username", "This username is taken.")
             else:
@@ -242,7 +249,7 @@ def token_create(request):
         issued = token_issue(user=request.user, scopes=form.cleaned_data["scopes"], name=form.cleaned_data["name"])
     except ValidationError as exc:
         cache.delete(once_key)
-        form.add_error(None, exc)
+        _add_service_errors(form, exc)
         return render(request, "accounts/token_new.html", context, status=400)
     context.update(
         issued=issued,

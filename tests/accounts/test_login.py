@@ -2,6 +2,7 @@
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from elbia.accounts.models import User
@@ -140,6 +141,7 @@ def test_sign_up_creates_an_account_and_signs_in(client):
         ({"password2": "something-else-entirely"}, "The two passwords do not match."),
         ({"password1": "password", "password2": "password"}, "This password is too common."),
         ({"email": "not an email"}, "Enter a valid email address."),
+        ({"email": "a" * 250 + "@example.com"}, "at most 254 characters"),
         ({"username": "bad name!"}, "Enter a valid username."),
         ({"username": "nul\x00byte"}, "Null characters are not allowed."),
     ],
@@ -150,6 +152,17 @@ def test_sign_up_refuses_bad_input(client, overrides, message):
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not User.objects.filter(email="wile@example.com").exists()
+
+
+def test_sign_up_shows_what_the_service_refuses(client, monkeypatch):
+    def refuse(**kwargs):
+        raise ValidationError({"username": ["Reserved name."], "name": ["Account name refused."]})
+
+    monkeypatch.setattr("elbia.accounts.views.account_create", refuse)
+    response = client.post("/signup/", signup_data())
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Reserved name." in page and "Account name refused." in page
 
 
 def test_sign_up_is_limited_per_address(client, settings):
