@@ -1,13 +1,11 @@
 """Headless Chromium (Debian's /usr/bin/chromium) driving the dashboard on pytest-django's live server."""
 
-import importlib
 import json
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from django.apps import apps as django_apps
 from django.conf import settings
 from playwright.sync_api import expect, sync_playwright
 
@@ -19,13 +17,8 @@ PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 expect.set_options(timeout=10_000)
 
 
-def _create_cli_application() -> None:
-    migration = importlib.import_module("elbia.accounts.migrations.0002_cli_application")
-    migration.create_cli_application(django_apps, None)
-
-
 @pytest.fixture(scope="package")
-def browser(django_db_blocker):
+def browser():
     """One Chromium for the browser tests; stopped when they end, so Playwright's event loop ends with it.
 
     Playwright's sync API keeps an event loop in this thread, so Django would refuse ORM calls made
@@ -37,18 +30,6 @@ def browser(django_db_blocker):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-    with django_db_blocker.unblock():
-        _create_cli_application()  # leave the database as the tests after these expect it
-
-
-@pytest.fixture(autouse=True)
-def _cli_application(transactional_db):
-    """The OAuth client a data migration creates; the flush after each live-server test removes it.
-
-    (Serialized rollback cannot restore it here: with Playwright's event loop running, this thread
-    gets fresh database connections, without the serialized contents.)
-    """
-    _create_cli_application()
 
 
 @pytest.fixture
