@@ -92,7 +92,7 @@ class TestVpcs:
             services.resource_update(resource=other, name=vpc.name)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_first_uses_create_one_default_vpc(account):
     """Eight requests racing to use the region's default VPC for the first time share one VPC."""
     barrier = threading.Barrier(8)
@@ -118,7 +118,7 @@ def test_concurrent_first_uses_create_one_default_vpc(account):
     assert Resource.objects.filter(account=account, vpc=vpcs.get()).count() == 8
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_deleting_a_vpc_waits_for_a_creation_in_flight(account):
     """A VPC deletion that races a creation in the VPC sees the new member and refuses (409)."""
     vpc = VpcFactory(account=account, name="net")
