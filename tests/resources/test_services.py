@@ -86,6 +86,14 @@ class TestVpcs:
         again = services.vpc_create(account=vpc.account, region=vpc.region, name=vpc.name)
         assert again.pk != vpc.pk
 
+    @pytest.mark.parametrize("name", ["bad\x00name", "", "RES_0123456789"])
+    def test_invalid_names_are_refused_before_any_query_can_fail(self, account, vpc, name):
+        with pytest.raises(ValidationError) as raised:
+            services.vpc_create(account=account, region="us-east-1", name=name)
+        assert list(raised.value.message_dict) == ["name"]
+        with pytest.raises(ValidationError):
+            services.resource_update(resource=vpc, name=name)
+
     def test_rename_to_a_taken_name(self, vpc):
         other = services.vpc_create(account=vpc.account, region=vpc.region, name="other")
         with pytest.raises(Conflict):
