@@ -87,6 +87,7 @@ class TestReplay:
         probe_views.FAILURES.append("crash")
         failed = post(api)
         assert failed.status_code == 500 and error_code(failed) == "internal_error"
+        assert failed["X-RateLimit-Remaining"] == "4999"
         assert not IdempotencyRecord.objects.exists()
         assert Resource.objects.count() == 0
         retry = post(api)
