@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "oauth2_provider",
     "elbia.accounts",
+    "elbia.audit",
     "resources",
     "functions",
     "billing",

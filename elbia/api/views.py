@@ -2,8 +2,12 @@
 
 from rest_framework import viewsets
 from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import SAFE_METHODS
 
 from elbia.api.exceptions import InvalidParameter
+from elbia.audit.services import audit_record
+
+AUDIT_VERBS = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
 
 class AccountScopedMixin:
@@ -15,6 +19,7 @@ class AccountScopedMixin:
 
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
+    audit_object: str = ""  # the name audit records use, e.g. "resource"; default: the model's name
     read_scope: str = ""
     write_scope: str = ""
 
@@ -24,6 +29,26 @@ class AccountScopedMixin:
 
     def get_queryset(self):
         return self.queryset.model.objects.for_account(self.account)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method not in SAFE_METHODS and 200 <= response.status_code < 300:
+            self.audit(request, response)
+        return response
+
+    def audit(self, request, response) -> None:
+        """Record every successful write in the audit trail (replays of an earlier request excepted)."""
+        if response.get("Idempotent-Replayed") == "true":
+            return
+        body = response.data if isinstance(response.data, dict) else {}
+        sent = request.data if isinstance(request.data, dict) else {}
+        audit_record(
+            action=f"{self.audit_object or self.queryset.model._meta.model_name}.{AUDIT_VERBS[request.method]}",
+            request=request,
+            account=self.account,
+            object_id=str(body.get("id") or self.kwargs.get(self.lookup_url_kwarg) or ""),
+            changed_fields=sent.keys(),
+        )
 
 
 class AccountScopedViewSet(AccountScopedMixin, viewsets.GenericViewSet):

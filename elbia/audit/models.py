@@ -1,0 +1,50 @@
+"""The audit trail: who changed what, when, from where, under which request."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from elbia.accounts.models import Account
+
+
+class ActorType(models.TextChoices):
+    TOKEN = "token", "API token"
+    USER = "user", "Dashboard user"
+    STAFF = "staff", "Staff"
+    SYSTEM = "system", "System"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> "AuditEventQuerySet":
+        return self.filter(account=account)
+
+
+class AuditEvent(models.Model):
+    """One state-changing action taken through the API, the dashboard or the admin."""
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_type = models.CharField(max_length=8, choices=ActorType.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=200, help_text="Username, token name or staff member at the time.")
+    action = models.CharField(max_length=64, help_text="What was done, e.g. resource.create.")
+    object_type = models.CharField(max_length=32, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True, help_text="Names only: values may be secret.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="audit_account_created"),
+            models.Index(fields=["object_id"], name="audit_object"),
+            models.Index(fields=["action", "-created_at"], name="audit_action_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_id} by {self.actor}"

@@ -1,0 +1,66 @@
+"""Recording audit events. Recording never breaks or fails the action it records."""
+
+import logging
+from collections.abc import Iterable
+
+from django.db import DatabaseError, transaction
+
+from elbia.accounts.models import Account
+from elbia.api.authentication import TokenContext
+from elbia.audit.models import ActorType, AuditEvent
+
+logger = logging.getLogger(__name__)
+
+
+def client_ip(request) -> str | None:
+    """The peer address of ``request`` (proxies' X-Forwarded-For is not trusted)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _actor(request) -> tuple[str, object, str]:
+    """Actor type, user and label of whoever made ``request``."""
+    auth = getattr(request, "auth", None)
+    user = getattr(request, "user", None)
+    if isinstance(auth, TokenContext):
+        return ActorType.TOKEN, user, f"token '{auth.api_token_name}' of {user.username}"
+    if user is not None and user.is_authenticated:
+        return (ActorType.STAFF if user.is_staff else ActorType.USER), user, user.username
+    return ActorType.SYSTEM, None, "system"
+
+
+def audit_record(
+    *,
+    action: str,
+    request=None,
+    account: Account | None = None,
+    obj=None,
+    object_id: str = "",
+    changed_fields: Iterable[str] = (),
+) -> AuditEvent | None:
+    """Record that ``action`` was taken on ``obj`` (or ``object_id``) by whoever made ``request``.
+
+    A failure to record is logged, never raised: the action itself already happened.
+    """
+    actor_type, user, label = _actor(request) if request is not None else (ActorType.SYSTEM, None, "system")
+    if obj is not None:
+        object_id = object_id or getattr(obj, "public_id", "") or str(obj.pk)
+        account = account or getattr(obj, "account", None)
+    event = AuditEvent(
+        account=account or getattr(user, "account", None),
+        actor_type=actor_type,
+        actor_user=user if getattr(user, "pk", None) else None,
+        actor=label[:200],
+        action=action,
+        object_type=type(obj).__name__.lower() if obj is not None else action.split(".", 1)[0],
+        object_id=object_id[:64],
+        changed_fields=sorted(set(changed_fields)),
+        ip_address=client_ip(request) if request is not None else None,
+        request_id=getattr(request, "request_id", "") if request is not None else "",
+    )
+    try:
+        with transaction.atomic():
+            event.save()
+    except DatabaseError:
+        logger.exception("Could not record audit event %s for %s", action, object_id)
+        return None
+    return event
