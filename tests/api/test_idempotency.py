@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from elbia.accounts.models import IdempotencyRecord
 from elbia.accounts.tasks import purge_expired_idempotency_records
@@ -178,6 +179,13 @@ class TestExpiry:
         assert post(api)["Idempotent-Replayed"] == "true"
 
 
+def same_token(api) -> APIClient:
+    """A client of its own (one per thread) sending ``api``'s token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api.issued.access_token}")
+    return client
+
+
 def in_thread(target, results: list, *args):
     """Run ``target(*args)`` in a thread with its own database connection; append its result."""
 
@@ -198,7 +206,7 @@ class TestConcurrency:
         # No grace for young claims: the running request's row lock alone must keep its key.
         monkeypatch.setattr(idempotency, "CLAIM_GRACE", timedelta(0))
         results = []
-        first = in_thread(post, results, api, {**BODY, "hold": 1.5})
+        first = in_thread(post, results, same_token(api), {**BODY, "hold": 1.5})
         deadline = time.monotonic() + 5
         while not IdempotencyRecord.objects.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -219,8 +227,9 @@ class TestConcurrency:
         results = []
 
         def racer():
+            client = same_token(api)
             start.wait()
-            return post(api, body)
+            return post(client, body)
 
         threads = [in_thread(racer, results) for _ in range(8)]
         for thread in threads:
