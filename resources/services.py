@@ -262,8 +262,10 @@ def resource_update(*, resource: Resource, name: str = _UNSET, tags: dict | None
         resource.tags = tags or {}
         fields.append("tags")
     _clean(resource)
-    if renamed and resource.type == ResourceType.VPC and _vpc_name_taken(
-        account=resource.account, region=resource.region, name=name, exclude_pk=resource.pk
+    if (
+        renamed
+        and resource.type == ResourceType.VPC
+        and _vpc_name_taken(account=resource.account, region=resource.region, name=name, exclude_pk=resource.pk)
     ):
         raise _vpc_conflict(resource.region, name)
     try:
