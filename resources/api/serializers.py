@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -89,8 +90,8 @@ class ResourceCreateSerializer(StrictSerializer):
     def _collect(errors: dict, field: str, validate, value) -> None:
         try:
             validate(value)
-        except Exception as error:  # a Django ValidationError
-            errors[field] = list(getattr(error, "messages", [str(error)]))
+        except DjangoValidationError as error:
+            errors[field] = error.messages
 
 
 class ResourceUpdateSerializer(StrictSerializer):
