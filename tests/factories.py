@@ -1,6 +1,9 @@
 """factory_boy factories shared by the whole suite."""
 
+import datetime
+
 import factory
+from django.utils import timezone
 
 from elbia.accounts.models import Account, User
 
@@ -26,3 +29,55 @@ class UserFactory(factory.django.DjangoModelFactory):
     def save_password(self, create, extracted, **kwargs):
         if create:
             self.save()
+
+
+class ResourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "resources.Resource"
+
+    account = factory.SubFactory(AccountFactory)
+    type = "compute"
+    region = "us-east-1"
+    instance_type = "t3.micro"
+    status = "pending"
+
+
+class FunctionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "functions.Function"
+
+    account = factory.SubFactory(AccountFactory)
+    name = factory.Sequence(lambda n: f"function-{n}")
+    runtime = "Node.js 20"
+    handler = "index.handler"
+    memory_mb = 128
+    resource = factory.SubFactory(
+        ResourceFactory,
+        account=factory.SelfAttribute("..account"),
+        type="function",
+        instance_type="",
+        memory_mb=factory.SelfAttribute("..memory_mb"),
+    )
+
+
+class PriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.Price"
+
+    kind = "request"
+    instance_type = ""
+    unit_price = "0.20"
+    currency = "USD"
+    effective_from = datetime.date(2020, 1, 1)
+
+
+class UsageEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.UsageEvent"
+
+    function = factory.SubFactory(FunctionFactory)
+    account = factory.SelfAttribute("function.account")
+    event_id = factory.Sequence(lambda n: f"event-{n}")
+    timestamp = factory.LazyFunction(timezone.now)
+    duration_ms = 100
+    memory_mb = factory.SelfAttribute("function.memory_mb")
