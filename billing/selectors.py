@@ -192,35 +192,45 @@ def _ceil_second(moment: datetime) -> datetime:
 
 
 def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usage:
-    """Price metered usage with the month's price book: each line's amount is rounded to cents once."""
+    """Price metered usage with the month's price book: each line's amount is rounded to cents once.
+
+    The two function lines are always there (at zero when nothing ran); an instance type has a line
+    when it ran. Usage the price book cannot price raises ``PriceMissing`` (nothing is billed at an
+    invented price); a zero line without a price is left out.
+    """
     gigabyte_seconds = Decimal(metered.mb_ms) / MB_MS_PER_GB_SECOND
-    request_price = prices.price(PriceKind.REQUEST)
-    gb_second_price = prices.price(PriceKind.GB_SECOND)
-    lines = [
-        UsageLine(
-            kind=PriceKind.REQUEST,
-            instance_type="",
-            description="Function requests",
-            quantity=Decimal(metered.executions),
-            unit="requests",
-            unit_price=request_price,
-            price_unit="1M requests",
-            amount_cents=line_amount_cents(metered.executions, request_price, per=REQUESTS_PER_PRICE_UNIT),
-        ),
-        UsageLine(
-            kind=PriceKind.GB_SECOND,
-            instance_type="",
-            description="Function duration",
-            quantity=_for_display(gigabyte_seconds),
-            unit="GB-seconds",
-            unit_price=gb_second_price,
-            price_unit="GB-second",
-            amount_cents=line_amount_cents(metered.mb_ms, gb_second_price, per=MB_MS_PER_GB_SECOND),
-        ),
-    ]
+    lines = []
+    if metered.executions or prices.request is not None:
+        unit_price = prices.price(PriceKind.REQUEST)
+        lines.append(
+            UsageLine(
+                kind=PriceKind.REQUEST,
+                instance_type="",
+                description="Function requests",
+                quantity=Decimal(metered.executions),
+                unit="requests",
+                unit_price=unit_price,
+                price_unit="1M requests",
+                amount_cents=line_amount_cents(metered.executions, unit_price, per=REQUESTS_PER_PRICE_UNIT),
+            )
+        )
+    if metered.mb_ms or prices.gb_second is not None:
+        unit_price = prices.price(PriceKind.GB_SECOND)
+        lines.append(
+            UsageLine(
+                kind=PriceKind.GB_SECOND,
+                instance_type="",
+                description="Function duration",
+                quantity=_for_display(gigabyte_seconds),
+                unit="GB-seconds",
+                unit_price=unit_price,
+                price_unit="GB-second",
+                amount_cents=line_amount_cents(metered.mb_ms, unit_price, per=MB_MS_PER_GB_SECOND),
+            )
+        )
     for instance_type in sorted(metered.instance_seconds, key=_catalog_order):
         seconds = metered.instance_seconds[instance_type]
-        hour_price = prices.price(PriceKind.INSTANCE_HOUR, instance_type)
+        unit_price = prices.price(PriceKind.INSTANCE_HOUR, instance_type)
         lines.append(
             UsageLine(
                 kind=PriceKind.INSTANCE_HOUR,
@@ -228,9 +238,9 @@ def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usa
                 description=f"Compute instances ({instance_type})",
                 quantity=_for_display(Decimal(seconds) / SECONDS_PER_HOUR),
                 unit="hours",
-                unit_price=hour_price,
+                unit_price=unit_price,
                 price_unit="hour",
-                amount_cents=line_amount_cents(seconds, hour_price, per=SECONDS_PER_HOUR),
+                amount_cents=line_amount_cents(seconds, unit_price, per=SECONDS_PER_HOUR),
             )
         )
     return Usage(

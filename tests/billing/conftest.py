@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.billing.march import create_march_usage
 from tests.factories import FunctionFactory, PriceFactory
 
 # The test price book, effective from TEST_PRICES_FROM; rounder than the seeded AWS prices so that
@@ -37,3 +38,9 @@ def prices(db):
 def function(account):
     """A 256 MB function of ``account``, created long ago."""
     return FunctionFactory(account=account, memory_mb=256, created_at=datetime(2020, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def march_usage(account, other_user, prices):
+    """``account``'s known usage of March 2024: see tests/billing/march.py for the hand computation."""
+    create_march_usage(account, other_user.account)

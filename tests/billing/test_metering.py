@@ -168,7 +168,9 @@ class TestRefusedBatches:
     def test_an_unknown_function_refuses_the_batch(self, api, function):
         batch = [event(function, n) for n in range(3)]
         batch[2]["function"] = "FUNC_0000000000"
-        assert error_details(post(api, batch)) == {"events[2].function": ["No function 'FUNC_0000000000' in this account."]}
+        assert error_details(post(api, batch)) == {
+            "events[2].function": ["No function 'FUNC_0000000000' in this account."]
+        }
         assert UsageEvent.objects.count() == 0
 
     def test_another_accounts_function_is_unknown(self, api, other_user, function):
@@ -305,4 +307,3 @@ class TestAccess:
 
     def test_get_is_not_allowed(self, api):
         assert api.get(URL).status_code == 405
-
