@@ -3,7 +3,7 @@
 import logging
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
@@ -12,11 +12,19 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing.locks import lock_account_billing
+from billing.locks import lock_account_billing, lock_accounts_billing
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, UsageEvent
 from billing.pdf import render_invoice_pdf
-from billing.periods import closed_months, current_month, format_month, month_end, month_start, previous_month
-from billing.selectors import PriceBook, PriceMissing, price_book_for_month, usage_for_accounts
+from billing.periods import (
+    closed_months,
+    current_month,
+    format_month,
+    month_end,
+    month_start,
+    next_month,
+    previous_month,
+)
+from billing.selectors import PriceBook, PriceMissing, Usage, metered_usage, price_book_for_month, price_usage
 from elbia.accounts.models import Account
 from functions.executions import function_record_executions
 from functions.models import Function
@@ -30,6 +38,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_BACKFILL_MONTHS = 12
 # Accounts handled per database round of the invoice job; every invoice is its own transaction.
 INVOICE_CHUNK_SIZE = 500
+# Invoices made in one transaction: big enough to amortize the commit, small enough to hold locks briefly.
+INVOICES_PER_TRANSACTION = 100
 
 
 # --- Metering ---------------------------------------------------------------------------------
@@ -133,26 +143,32 @@ def usage_record_events(
 
 
 _EVENT_COLUMNS = ("account", "function", "event_id", "timestamp", "duration_ms", "memory_mb", "received_at")
+_EVENT_ARRAY_TYPES = ("bigint", "bigint", "varchar", "timestamptz", "integer", "integer", "timestamptz")
 
 
 def _insert_skipping_duplicates(rows: list[tuple]) -> int:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement, and the number of rows really inserted.
 
     ``bulk_create(ignore_conflicts=True)`` cannot say how many rows it skipped; counting before and
-    after would count other transactions' rows too. PostgreSQL and SQLite (3.35+) both speak this SQL.
+    after would count other transactions' rows too. On PostgreSQL the rows travel as one array per
+    column (seven parameters, one constant statement, whatever the batch size); SQLite (3.35+) gets
+    a multi-row VALUES list.
     """
     fields = [UsageEvent._meta.get_field(name) for name in _EVENT_COLUMNS]
     quote = connection.ops.quote_name
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    table = f"{quote(UsageEvent._meta.db_table)} ({', '.join(quote(field.column) for field in fields)})"
+    conflict = f"ON CONFLICT ({quote('account_id')}, {quote('event_id')}) DO NOTHING RETURNING {quote('id')}"
     # Only identifiers from the model's own metadata are interpolated; every value is a parameter.
-    sql = (
-        f"INSERT INTO {quote(UsageEvent._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
-        f"VALUES {', '.join([row_sql] * len(rows))} "
-        f"ON CONFLICT ({quote('account_id')}, {quote('event_id')}) DO NOTHING RETURNING {quote('id')}"
-    )
-    params = [
-        field.get_db_prep_save(value, connection) for row in rows for field, value in zip(fields, row, strict=True)
-    ]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in _EVENT_ARRAY_TYPES)
+        sql = f"INSERT INTO {table} SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608
+        params = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = f"INSERT INTO {table} VALUES {', '.join([row_sql] * len(rows))} {conflict}"  # noqa: S608
+        params = [
+            field.get_db_prep_save(value, connection) for row in rows for field, value in zip(fields, row, strict=True)
+        ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return len(cursor.fetchall())
@@ -161,44 +177,85 @@ def _insert_skipping_duplicates(rows: list[tuple]) -> int:
 # --- Invoices ----------------------------------------------------------------------------------
 
 
+@dataclass
+class InvoiceRun:
+    """What a run of invoice generation did; ``unpriced`` says why accounts were left for a later run."""
+
+    created: int = 0
+    existing: int = 0
+    failed: int = 0
+    unpriced: list[PriceMissing] = field(default_factory=list)
+
+    def add(self, other: "InvoiceRun") -> None:
+        self.created += other.created
+        self.existing += other.existing
+        self.failed += other.failed
+        self.unpriced.extend(other.unpriced)
+
+
 @transaction.atomic
 def invoice_generate_for_month(*, account: Account, month: date, now: datetime | None = None) -> Invoice:
-    """The account's invoice for a closed ``month``: created from /v1/usage's computation, or the existing one."""
-    invoice, _ = _invoice_get_or_generate(account=account, month=month, now=now)
-    return invoice
+    """The account's invoice for a closed ``month``: created from /v1/usage's computation, or the existing one.
+
+    Raises ``PriceMissing`` when the price book cannot price the month's usage.
+    """
+    now = now or timezone.now()
+    month = _closed_month(month, now)
+    run = _invoices_create(accounts=[account], month=month, now=now, prices=price_book_for_month(month=month))
+    if run.unpriced:
+        raise run.unpriced[0]
+    return Invoice.objects.for_account(account).get(period=month)
+
+
+def _closed_month(month: date, now: datetime) -> date:
+    month = month_start(month)
+    if month >= current_month(now):
+        raise ValidationError({"month": [f"{format_month(month)} is not over yet: only closed months are invoiced."]})
+    return month
 
 
 @transaction.atomic
-def _invoice_get_or_generate(
-    *, account: Account, month: date, now: datetime | None = None, prices: PriceBook | None = None
-) -> tuple[Invoice, bool]:
-    month = month_start(month)
-    now = now or timezone.now()
-    if month >= current_month(now):
-        raise ValidationError({"month": [f"{format_month(month)} is not over yet: only closed months are invoiced."]})
-    lock_account_billing(account.id, shared=False)
-    existing = Invoice.objects.for_account(account).filter(period=month).first()
-    if existing is not None:
-        return existing, False
+def _invoices_create(*, accounts: list[Account], month: date, now: datetime, prices: PriceBook) -> InvoiceRun:
+    """Create the missing invoices of ``accounts`` for ``month``: one transaction, under their billing locks.
 
-    usage = usage_for_accounts(account_ids=[account.id], month=month, now=now, prices=prices)[account.id]
-    nothing_due = usage.cost_cents == 0
-    invoice = Invoice(
-        account=account,
-        period=month,
-        date=month_end(month),
-        amount_cents=usage.cost_cents,
-        currency=usage.currency,
-        # Nothing to pay: a zero invoice is settled from the start (as Stripe does).
-        status=InvoiceStatus.PAID if nothing_due else InvoiceStatus.OPEN,
-        paid_at=now if nothing_due else None,
-    )
-    # Uniqueness is the database's job here: the lock above serializes generators, the constraint backs it.
-    invoice.full_clean(validate_unique=False, validate_constraints=False)
-    try:
-        invoice.save()
-    except IntegrityError:
-        return Invoice.objects.get(account=account, period=month), False
+    The locks (taken in account order, so that two runs never deadlock) make a concurrent run wait
+    and then find the invoices made; they also wait for metering transactions still in flight, so
+    the usage computed here is final. The unique constraint backs the lock up.
+    """
+    lock_accounts_billing(sorted(account.id for account in accounts), shared=False)
+    existing = set(Invoice.objects.filter(account__in=accounts, period=month).values_list("account_id", flat=True))
+    run = InvoiceRun(existing=len(existing))
+    missing = [account for account in accounts if account.id not in existing]
+    metered = metered_usage(account_ids=[account.id for account in missing], month=month, now=now) if missing else {}
+    created: list[tuple[Invoice, Usage]] = []
+    for account in missing:
+        try:
+            usage = price_usage(metered[account.id], month=month, prices=prices)
+        except PriceMissing as exc:
+            logger.error("Cannot invoice account %s for %s: %s", account.id, format_month(month), exc)
+            run.failed += 1
+            run.unpriced.append(exc)
+            continue
+        nothing_due = usage.cost_cents == 0
+        invoice = Invoice(
+            account=account,
+            period=month,
+            date=month_end(month),
+            amount_cents=usage.cost_cents,
+            currency=usage.currency,
+            # Nothing to pay: a zero invoice is settled from the start (as Stripe does).
+            status=InvoiceStatus.PAID if nothing_due else InvoiceStatus.OPEN,
+            paid_at=now if nothing_due else None,
+        )
+        # Uniqueness is the database's job (the lock serializes generators, the constraint backs it), and
+        # the account is a row just read: validating the foreign key would cost a query per invoice.
+        invoice.full_clean(exclude=["account"], validate_unique=False, validate_constraints=False)
+        try:
+            invoice.save()
+        except IntegrityError:
+            run.existing += 1
+            continue
+        created.append((invoice, usage))
     InvoiceLine.objects.bulk_create(
         InvoiceLine(
             invoice=invoice,
@@ -212,19 +269,12 @@ def _invoice_get_or_generate(
             price_unit=line.price_unit,
             amount_cents=line.amount_cents,
         )
+        for invoice, usage in created
         for position, line in enumerate(usage.lines, start=1)
     )
-    _queue_pdf(invoice)
-    return invoice, True
-
-
-@dataclass
-class InvoiceRun:
-    """What one run of the invoice job did."""
-
-    created: int = 0
-    existing: int = 0
-    failed: int = 0
+    run.created = len(created)
+    _queue_pdfs([invoice.id for invoice, _ in created])
+    return run
 
 
 def invoice_generate_missing(
@@ -233,23 +283,22 @@ def invoice_generate_missing(
     month: date | None = None,
     account_ids: Iterable[int] | None = None,
     chunk_size: int = INVOICE_CHUNK_SIZE,
+    batch_size: int = INVOICES_PER_TRANSACTION,
 ) -> InvoiceRun:
     """Create every invoice still missing for closed months; running it again, or concurrently, changes nothing.
 
     Each account is invoiced for the closed months since it was created, at most the last
-    ``MAX_BACKFILL_MONTHS`` (or only ``month``). Accounts are read in chunks by id, and each
-    invoice is created in its own short transaction under the account's billing lock, so a run
-    killed half-way leaves whole invoices behind and the next run finishes the rest. A month the
-    price book cannot price is logged and left for a later run.
+    ``MAX_BACKFILL_MONTHS`` (or only ``month``). Accounts are read ``chunk_size`` at a time by id;
+    their missing invoices are made ``batch_size`` to a transaction, so a run killed half-way
+    leaves whole invoices behind, no transaction grows with the number of accounts, and the next
+    run finishes the rest. Usage the price book cannot price is logged and left for a later run.
     """
     now = timezone.now() if today is None else datetime.combine(today, time.min, tzinfo=UTC)
     this_month = current_month(now)
-    if month is not None and month_start(month) >= this_month:
-        raise ValidationError({"month": [f"{format_month(month)} is not over yet: only closed months are invoiced."]})
     accounts = Account.objects.filter(created_at__lt=datetime.combine(this_month, time.min, tzinfo=UTC))
     if month is not None:
-        month = month_start(month)
-        accounts = accounts.filter(created_at__lt=datetime.combine(month_end(month), time.max, tzinfo=UTC))
+        month = _closed_month(month, now)
+        accounts = accounts.filter(created_at__lt=datetime.combine(next_month(month), time.min, tzinfo=UTC))
     if account_ids is not None:
         accounts = accounts.filter(id__in=list(account_ids))
     accounts = accounts.order_by("id").only("id", "name", "created_at")
@@ -266,30 +315,26 @@ def invoice_generate_missing(
             for account in chunk
         }
         earliest = min((months[0] for months in wanted.values() if months), default=this_month)
-        have = set(
-            Invoice.objects.filter(account_id__in=list(wanted), period__gte=earliest).values_list(
-                "account_id", "period"
-            )
-        )
+        have = set(Invoice.objects.filter(account__in=chunk, period__gte=earliest).values_list("account_id", "period"))
+        missing: dict[date, list[Account]] = {}
         for account in chunk:
             for billed_month in wanted[account.id]:
                 if (account.id, billed_month) in have:
                     run.existing += 1
-                    continue
-                try:
-                    if billed_month not in price_books:
-                        price_books[billed_month] = price_book_for_month(month=billed_month)
-                    _, created = _invoice_get_or_generate(
-                        account=account, month=billed_month, now=now, prices=price_books[billed_month]
-                    )
-                except PriceMissing as exc:
-                    logger.error("Cannot invoice account %s for %s: %s", account.id, format_month(billed_month), exc)
-                    run.failed += 1
-                    continue
-                if created:
-                    run.created += 1
                 else:
-                    run.existing += 1
+                    missing.setdefault(billed_month, []).append(account)
+        for billed_month, owing in sorted(missing.items()):
+            if billed_month not in price_books:
+                price_books[billed_month] = price_book_for_month(month=billed_month)
+            for start in range(0, len(owing), batch_size):
+                run.add(
+                    _invoices_create(
+                        accounts=owing[start : start + batch_size],
+                        month=billed_month,
+                        now=now,
+                        prices=price_books[billed_month],
+                    )
+                )
     return run
 
 
@@ -305,7 +350,7 @@ def invoice_mark_paid(*, invoice: Invoice) -> Invoice:
     invoice.paid_at = timezone.now()
     invoice.full_clean(validate_unique=False, validate_constraints=False)
     invoice.save(update_fields=["status", "paid_at"])
-    _queue_pdf(invoice)
+    _queue_pdfs([invoice.id])
     return invoice
 
 
@@ -321,7 +366,7 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
     invoice.voided_at = timezone.now()
     invoice.full_clean(validate_unique=False, validate_constraints=False)
     invoice.save(update_fields=["status", "voided_at"])
-    _queue_pdf(invoice)
+    _queue_pdfs([invoice.id])
     return invoice
 
 
@@ -354,28 +399,30 @@ def _store_pdf(invoice: Invoice) -> Invoice:
     return invoice
 
 
-def _queue_pdf(invoice: Invoice) -> None:
-    """Render the PDF in a worker once the invoice is committed; downloads and the job heal a lost message."""
-    from billing.tasks import render_invoice_pdf as render_task
+def _queue_pdfs(invoice_ids: list[int]) -> None:
+    """Render PDFs in a worker once the invoices are committed (one message for a whole batch).
 
-    invoice_id = invoice.id
+    A lost message is healed: the download view renders a missing PDF, and the daily job re-queues them.
+    """
+    if not invoice_ids:
+        return
+    from billing.tasks import render_invoice_pdfs
 
     def send() -> None:
         try:
-            render_task.delay(invoice_id)
-        except Exception:  # the broker is down: the download view or the next job run renders it
-            logger.warning("Could not queue the PDF of invoice %s", invoice_id, exc_info=True)
+            render_invoice_pdfs.delay(invoice_ids)
+        except Exception:  # the broker is down: the download view or the next job run renders them
+            logger.warning("Could not queue the PDFs of invoices %s", invoice_ids, exc_info=True)
 
     transaction.on_commit(send)
 
 
 def invoice_queue_stale_pdfs(*, older_than: timedelta = timedelta(minutes=10)) -> int:
     """Queue rendering for invoices whose stored PDF is missing or shows an old status (lost messages)."""
-    from billing.tasks import render_invoice_pdf as render_task
+    from billing.tasks import render_invoice_pdfs
 
     stale = Invoice.objects.filter(Q(pdf="") | ~Q(pdf_status=F("status")), created_at__lt=timezone.now() - older_than)
-    count = 0
-    for invoice_id in stale.values_list("id", flat=True).iterator(chunk_size=2000):
-        render_task.delay(invoice_id)
-        count += 1
-    return count
+    ids = list(stale.order_by("id").values_list("id", flat=True))
+    for start in range(0, len(ids), INVOICES_PER_TRANSACTION):
+        render_invoice_pdfs.delay(ids[start : start + INVOICES_PER_TRANSACTION])
+    return len(ids)

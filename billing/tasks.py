@@ -12,9 +12,10 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def render_invoice_pdf(invoice_id: int) -> None:
-    """Render and store an invoice's PDF unless the stored one is current (so running twice is harmless)."""
-    invoice_ensure_pdf(invoice_id=invoice_id)
+def render_invoice_pdfs(invoice_ids: list[int]) -> None:
+    """Render and store invoices' PDFs unless the stored ones are current (so running twice is harmless)."""
+    for invoice_id in invoice_ids:
+        invoice_ensure_pdf(invoice_id=invoice_id)
 
 
 @shared_task

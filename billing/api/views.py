@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from billing.selectors import PriceMissing, invoice_list, usage_for_month
 from billing.services import usage_record_events
 from elbia.api.exceptions import InvalidParameter
 from elbia.api.ids import is_public_id
+from elbia.api.schema import ErrorSerializer
 from elbia.api.views import AccountScopedViewSet, parse_choice
 
 INVOICE_ORDERINGS = {
@@ -77,7 +78,10 @@ class UsageView(APIView):
                 "month", OpenApiTypes.STR, description="YYYY-MM (UTC), default the current month; not in the future."
             )
         ],
-        responses={200: UsageSerializer},
+        responses={
+            200: UsageSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="No price applies to some usage of the month"),
+        },
         summary="Monthly usage summary",
     )
     def get(self, request):

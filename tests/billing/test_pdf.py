@@ -12,7 +12,7 @@ from billing import pdf
 from billing.links import invoice_pdf_link_path
 from billing.models import Invoice
 from billing.services import invoice_generate_for_month, invoice_mark_paid, invoice_render_pdf, invoice_void
-from billing.tasks import render_invoice_pdf
+from billing.tasks import render_invoice_pdfs
 from tests.billing.march import MARCH
 
 pytestmark = pytest.mark.django_db
@@ -77,19 +77,19 @@ def test_the_pdf_is_rendered_once_and_stored(api, client, invoice):
 
 
 def test_the_worker_task_renders_it_and_running_it_twice_is_harmless(invoice):
-    render_invoice_pdf(invoice.id)
+    render_invoice_pdfs([invoice.id])
     invoice.refresh_from_db()
     stored = invoice.pdf.name
     assert stored and invoice.pdf_status == "open"
-    render_invoice_pdf(invoice.id)
+    render_invoice_pdfs([invoice.id])
     invoice.refresh_from_db()
     assert invoice.pdf.name == stored
-    render_invoice_pdf(123456789)  # a deleted invoice: nothing to do
+    render_invoice_pdfs([123456789])  # a deleted invoice: nothing to do
 
 
 def test_a_status_change_re_renders(invoice, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr(render_invoice_pdf, "delay", render_invoice_pdf)  # the worker, in this thread
-    render_invoice_pdf(invoice.id)
+    monkeypatch.setattr(render_invoice_pdfs, "delay", render_invoice_pdfs)  # the worker, in this thread
+    render_invoice_pdfs([invoice.id])
     with django_capture_on_commit_callbacks(execute=True):
         invoice_mark_paid(invoice=invoice)
     invoice.refresh_from_db()
