@@ -36,7 +36,7 @@ MAX_EVENTS_PER_BATCH = 1000
 CLOCK_SKEW = timedelta(minutes=5)
 # The invoice job fills in at most this many closed months per account (a year of history).
 MAX_BACKFILL_MONTHS = 12
-# Accounts handled per database round of the invoice job; every invoice is its own transaction.
+# Accounts the invoice job reads at a time (and hands to one Celery task).
 INVOICE_CHUNK_SIZE = 500
 # Invoices made in one transaction: big enough to amortize the commit, small enough to hold locks briefly.
 INVOICES_PER_TRANSACTION = 100
@@ -109,10 +109,10 @@ def usage_record_events(
         elif event.timestamp < found[2] - CLOCK_SKEW:
             errors[event_error_key(index, "timestamp")] = ["Must not be before the function was created."]
     if not errors:
-        months = {month_start(event.timestamp.date()) for event in events}
+        months = {month_start(event.timestamp.astimezone(UTC).date()) for event in events}
         invoiced = set(Invoice.objects.for_account(account).filter(period__in=months).values_list("period", flat=True))
         for index, event in enumerate(events):
-            month = month_start(event.timestamp.date())
+            month = month_start(event.timestamp.astimezone(UTC).date())
             if month in invoiced:
                 errors[event_error_key(index, "timestamp")] = [
                     f"{format_month(month)} is already invoiced: late events for it are refused."
@@ -393,8 +393,8 @@ def _store_pdf(invoice: Invoice) -> Invoice:
     invoice.pdf.save(f"{invoice.public_id}-{secrets.token_hex(4)}.pdf", ContentFile(content), save=False)
     invoice.pdf_status = invoice.status
     invoice.save(update_fields=["pdf", "pdf_status"])
-    stored, storage = invoice.pdf.name, invoice.pdf.storage
-    if previous and previous != stored:
+    storage = invoice.pdf.storage
+    if previous and previous != invoice.pdf.name:
         transaction.on_commit(lambda: storage.delete(previous))
     return invoice
 

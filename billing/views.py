@@ -5,7 +5,7 @@ from django.views.decorators.http import require_safe
 
 from billing.links import LinkExpired, LinkInvalid, invoice_public_id_from_token
 from billing.models import Invoice
-from billing.services import invoice_ensure_pdf
+from billing.services import invoice_ensure_pdf, invoice_render_pdf
 
 
 @require_safe
@@ -24,8 +24,11 @@ def invoice_pdf(request, token: str):
         raise Http404("No such invoice.")
     if not invoice.pdf_is_current:  # its rendering task has not run yet: render it once, now
         invoice = invoice_ensure_pdf(invoice_id=invoice.id)
-    response = FileResponse(
-        invoice.pdf.open("rb"), content_type="application/pdf", as_attachment=False, filename=f"{public_id}.pdf"
-    )
+    try:
+        document = invoice.pdf.open("rb")
+    except FileNotFoundError:  # the stored file was lost (storage restored from an older backup): render again
+        invoice = invoice_render_pdf(invoice=invoice)
+        document = invoice.pdf.open("rb")
+    response = FileResponse(document, content_type="application/pdf", as_attachment=False, filename=f"{public_id}.pdf")
     response["Cache-Control"] = "private, max-age=300"
     return response

@@ -76,6 +76,16 @@ def test_the_pdf_is_rendered_once_and_stored(api, client, invoice):
     assert default_storage.exists(invoice.pdf.name)
 
 
+def test_a_lost_file_is_rendered_again(api, client, invoice):
+    url = pdf_url(api, invoice)
+    download(client, url)
+    invoice.refresh_from_db()
+    default_storage.delete(invoice.pdf.name)
+    response, content = download(client, url)
+    assert response.status_code == 200
+    assert invoice.public_id in pdf_text(content)
+
+
 def test_the_worker_task_renders_it_and_running_it_twice_is_harmless(invoice):
     render_invoice_pdfs([invoice.id])
     invoice.refresh_from_db()
