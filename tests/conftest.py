@@ -2,7 +2,9 @@
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
 from elbia.accounts.services import token_issue
@@ -72,6 +74,34 @@ def other_api(make_client, other_user):
 @pytest.fixture
 def anonymous_api():
     return APIClient()
+
+
+@pytest.fixture
+def staff_user(db):
+    """A staff superuser without an account, as ``create_account --staff`` makes them."""
+    return UserFactory(account=None, is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """A browser signed in to the admin as ``staff_user``."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def group_client(db):
+    """``group_client("support")`` -> a browser signed in as a staff member (not superuser) of that group."""
+
+    def make(group: str) -> Client:
+        member = UserFactory(account=None, is_staff=True, username=f"{group}-member")
+        member.groups.add(Group.objects.get(name=group))
+        browser = Client()
+        browser.force_login(member)
+        browser.user = member
+        return browser
+
+    return make
 
 
 @pytest.fixture

@@ -83,3 +83,34 @@ class UsageEventFactory(factory.django.DjangoModelFactory):
     timestamp = factory.LazyFunction(timezone.now)
     duration_ms = 100
     memory_mb = factory.SelfAttribute("function.memory_mb")
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    """An open invoice for a closed month, with one line (rows written directly, as generation would)."""
+
+    class Meta:
+        model = "billing.Invoice"
+        skip_postgeneration_save = True
+
+    account = factory.SubFactory(AccountFactory)
+    period = datetime.date(2024, 3, 1)
+    date = datetime.date(2024, 3, 31)
+    amount_cents = 1234
+    status = "open"
+    line = factory.RelatedFactory(
+        "tests.factories.InvoiceLineFactory", factory_related_name="invoice", amount_cents=1234
+    )
+
+
+class InvoiceLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.InvoiceLine"
+
+    position = 1
+    kind = "request"
+    description = "Function requests"
+    quantity = "617000"
+    unit = "requests"
+    unit_price = "0.20"
+    price_unit = "1M requests"
+    amount_cents = 1234

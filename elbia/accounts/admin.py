@@ -1,11 +1,145 @@
-"""Staff views of API tokens: read everything, change only a token's own rate limit."""
+"""Staff views of accounts, their users and API tokens; OAuth's own token tables stay out of the admin.
+
+Accounts and users are created by sign-up and ``create_account`` (``--staff`` for staff), never here.
+An account's page links to everything it owns. Tokens show no secret (Elbia stores only their hashes)
+and are revoked through ``token_revoke``; staff may change a token's own rate limit.
+
+django-oauth-toolkit registers admins for its access tokens, refresh tokens, grants, ID tokens and
+applications. They are unregistered: the tokens are reachable (masked, as hashes) through the API
+tokens they belong to, revoking one must revoke its whole family (``token_revoke``), and Elbia issues
+no grants or ID tokens. Applications stay visible, read-only: editing the built-in CLI client would
+break every token renewal.
+"""
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.template.defaultfilters import date as format_date
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
-from elbia.accounts.models import ApiToken
-from elbia.accounts.services import token_set_rate_limit, validate_rate_limit
+from elbia.accounts.models import Account, ApiToken, User
+from elbia.accounts.services import account_rename, token_revoke, token_set_rate_limit, validate_rate_limit
+from elbia.admin import AccountFilter, ElbiaModelAdmin, ReadOnlyAdmin, changelist_url, link, links, service_action
+from elbia.audit.models import AuditEvent
+
+#: How many of an account's latest audit events its page shows.
+RECENT_EVENTS = 10
+
+for model in (AccessToken, RefreshToken, Grant, IDToken, Application):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+
+# --- Accounts ------------------------------------------------------------------------------------------
+
+
+@admin.register(Account)
+class AccountAdmin(ElbiaModelAdmin):
+    list_display = ["name", "id", "created_at"]
+    search_fields = ["name", "users__username", "users__email"]
+    search_help_text = "An account id, or part of an account's name, or of a member's username or email."
+    exact_search = ((r"\d{1,18}", "pk"),)
+    date_hierarchy = "created_at"
+    fields = ["name", "id", "created_at", "related", "recent_events"]
+    readonly_fields = ["id", "created_at", "related", "recent_events"]
+
+    def account_of(self, account: Account) -> Account:
+        return account
+
+    def has_add_permission(self, request) -> bool:
+        return False  # sign-up and create_account make an account together with its first user
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deleting would drop resources without tearing them down, and invoices are kept
+
+    def save_model(self, request, obj, form, change) -> None:
+        account_rename(account=obj, name=form.cleaned_data["name"])
+
+    @admin.display(description="owns")
+    def related(self, account: Account) -> str:
+        return links(
+            (label, changelist_url(model, account=account.pk))
+            for label, model in (
+                ("Users", "accounts.user"),
+                ("API tokens", "accounts.apitoken"),
+                ("Resources", "resources.resource"),
+                ("Functions", "functions.function"),
+                ("Invoices", "billing.invoice"),
+                ("Usage events", "billing.usageevent"),
+                ("Audit events", "audit.auditevent"),
+            )
+        )
+
+    @admin.display(description=f"latest {RECENT_EVENTS} audit events")
+    def recent_events(self, account: Account) -> str:
+        events = AuditEvent.objects.for_account(account).order_by("-created_at", "-id")[:RECENT_EVENTS]
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:audit_auditevent_change", args=[event.pk]),
+                    format_date(event.created_at, "Y-m-d H:i:s"),
+                    event.action,
+                    event.object_id or "-",
+                    event.actor,
+                )
+                for event in events
+            ),
+        )
+        if not rows:
+            return "None yet."
+        return format_html("<table><tr><th>when</th><th>action</th><th>object</th><th>by</th></tr>{}</table>", rows)
+
+
+# --- Users ----------------------------------------------------------------------------------------------
+
+
+@admin.register(User)
+class UserAdmin(ElbiaModelAdmin, auth_admin.UserAdmin):
+    list_display = ["username", "email", "account_link", "is_staff", "is_active", "last_login", "date_joined"]
+    list_select_related = ["account"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups", AccountFilter]
+    search_fields = ["username", "email", "first_name", "last_name", "account__name"]
+    fieldsets = (
+        (None, {"fields": ("username", "password", "account_link")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = ["account_link", "last_login", "date_joined"]
+
+    @admin.display(description="account", ordering="account__name")
+    def account_link(self, user: User) -> str:
+        return link(user.account)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # customers sign up; staff are made with `create_account --staff`
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deactivate instead (is_active): the user's tokens stop working at once
+
+
+@admin.register(Group)
+class GroupAdmin(ElbiaModelAdmin, auth_admin.GroupAdmin):
+    """Django's group admin, with its changes in the audit trail (staff groups: support, operator)."""
+
+
+@admin.register(Application)
+class ApplicationAdmin(ReadOnlyAdmin):
+    list_display = ["name", "client_id", "client_type", "authorization_grant_type"]
+    fields = ["name", "client_id", "client_type", "authorization_grant_type", "created"]
+
+
+# --- API tokens -----------------------------------------------------------------------------------------
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -22,17 +156,85 @@ class ApiTokenForm(forms.ModelForm):
         return value
 
 
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        conditions = {
+            "active": Q(revoked_at__isnull=True, expires_at__gt=now),
+            "expired": Q(revoked_at__isnull=True, expires_at__lte=now),
+            "revoked": Q(revoked_at__isnull=False),
+        }
+        return queryset.filter(conditions[self.value()]) if self.value() in conditions else queryset
+
+
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ElbiaModelAdmin):
+    """Staff read everything about a token but its secrets (never stored), set its rate limit, revoke it."""
+
     form = ApiTokenForm
-    list_display = ["name", "account", "user", "scopes", "rate_limit", "expires_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "account_link", "user_link", "scopes", "status", "rate_limit", "expires_at", "last_used_at"]
     list_select_related = ["account", "user"]
-    search_fields = ["name", "user__username", "account__name"]
-    fields = ["name", "account", "user", "scopes", "rate_limit", "created_at", "expires_at", "last_used_at"]
-    readonly_fields = ["name", "account", "user", "scopes", "created_at", "expires_at", "last_used_at"]
+    list_filter = [TokenStatusFilter, AccountFilter]
+    search_fields = ["name", "user__username", "user__email", "account__name"]
+    exact_search = ((r"\d{1,18}", "pk"),)
+    date_hierarchy = "created_at"
+    fields = [
+        "name",
+        "account_link",
+        "user_link",
+        "scopes",
+        "status",
+        "rate_limit",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = [
+        "name",
+        "account_link",
+        "user_link",
+        "scopes",
+        "status",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    @admin.display(description="account", ordering="account__name")
+    def account_link(self, token: ApiToken) -> str:
+        return link(token.account)
+
+    @admin.display(description="user", ordering="user__username")
+    def user_link(self, token: ApiToken) -> str:
+        return link(token.user, token.user.username)
 
     def has_add_permission(self, request) -> bool:
         return False  # tokens are issued by token_issue (dashboard, issue_token), the only time their secret exists
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: that also stops the OAuth tokens of its family
+
     def save_model(self, request, obj, form, change) -> None:
         token_set_rate_limit(api_token=obj, rate_limit=form.cleaned_data["rate_limit"])
+
+    @service_action(
+        description="Revoke the selected API tokens",
+        verb="revoke",
+        changed_fields=["revoked_at"],
+        confirm="Requests made with these tokens will be refused at once, and they can no longer be renewed. "
+        "This cannot be undone: their owners will have to generate new tokens.",
+    )
+    def revoke(self, request, token: ApiToken) -> bool:
+        if token.revoked_at is not None:
+            return False
+        token_revoke(api_token=token)
+        return True

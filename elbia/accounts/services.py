@@ -42,6 +42,15 @@ def account_create(*, username: str, email: str, password: str, staff: bool = Fa
     return user
 
 
+@transaction.atomic
+def account_rename(*, account: Account, name: str) -> Account:
+    """Rename an account (staff, in the admin)."""
+    account.name = name
+    account.full_clean()
+    account.save(update_fields=["name"])
+    return account
+
+
 def cli_application() -> Application:
     """The built-in public OAuth client that issues and renews Elbia API tokens (made again if it was removed)."""
     application, _ = Application.objects.get_or_create(client_id=settings.ELBIA_CLI_CLIENT_ID, defaults=CLI_APPLICATION)

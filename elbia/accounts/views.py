@@ -34,6 +34,7 @@ from elbia.accounts.selectors import api_token_list
 from elbia.accounts.services import account_create, token_issue, token_revoke
 from elbia.accounts.throttling import attempt_count
 from elbia.api.throttling import client_ip
+from elbia.audit.services import audit_record
 from functions.selectors import function_list
 from resources.selectors import resource_list
 
@@ -127,6 +128,13 @@ def signup(request):
                 form.add_error("username", "This username is taken.")
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                audit_record(
+                    action="account.create",
+                    request=request,
+                    account=user.account,
+                    obj=user.account,
+                    changed_fields=["name", "username", "email", "password"],
+                )
                 messages.success(request, f"Welcome to Elbia Lambda, {user.username}. Your account is ready.")
                 return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form}, status=status)
@@ -242,6 +250,7 @@ def token_create(request):
         cache.delete(once_key)
         _add_service_errors(form, exc)
         return render(request, "accounts/token_new.html", context, status=400)
+    audit_record(action="apitoken.create", request=request, obj=issued.api_token, changed_fields=["name", "scopes"])
     context.update(
         issued=issued,
         base_url=request.build_absolute_uri("/").rstrip("/"),
@@ -260,6 +269,7 @@ def token_revoke_view(request, pk: int):
             messages.info(request, f"The token “{api_token.name}” was already revoked.")
         else:
             token_revoke(api_token=api_token)
+            audit_record(action="apitoken.revoke", request=request, obj=api_token, changed_fields=["revoked_at"])
             messages.success(request, f"The token “{api_token.name}” is revoked. Requests using it are now refused.")
         return redirect("dashboard:tokens")
     context = {"section": "settings", "tab": "tokens", "api_token": api_token}

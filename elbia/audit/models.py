@@ -40,10 +40,17 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Audit events are written by code only: staff may view them (and, with the custom permission,
+        # run the admin's actions; it lives here because the audit trail records every one of them).
+        default_permissions = ("view",)
+        permissions = [("run_admin_actions", "Can run staff actions in the admin (retry, deprovision, revoke, ...)")]
+        # The admin lists newest first, in full or by account, action or request; objects by their ID.
         indexes = [
+            models.Index(fields=["-created_at", "-id"], name="audit_created"),
             models.Index(fields=["account", "-created_at"], name="audit_account_created"),
             models.Index(fields=["object_id"], name="audit_object"),
             models.Index(fields=["action", "-created_at"], name="audit_action_created"),
+            models.Index(fields=["request_id"], name="audit_request"),
         ]
 
     def __str__(self) -> str:

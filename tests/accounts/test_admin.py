@@ -3,15 +3,8 @@
 import pytest
 
 from elbia.accounts.models import ApiToken
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    client.force_login(UserFactory(account=None, is_staff=True, is_superuser=True))
-    return client
 
 
 def change(staff_client, token: ApiToken, rate_limit: str):

@@ -1,0 +1,73 @@
+"""Functions in the admin: found by public ID, name, account or status; nothing edited by hand.
+
+Listed like resources (ordered by id, filters that read no table, exact public-ID search); each page
+links to the function's resource and its audit events. Environment values are never shown: they may
+hold the customer's secrets (only their names are).
+"""
+
+from django.contrib import admin
+
+from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links
+from functions.models import Function
+from resources.catalog import REGIONS
+
+
+@admin.register(Function)
+class FunctionAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "name", "runtime", "status", "region", "memory_mb", "account_link", "created_at"]
+    list_select_related = ["account"]
+    list_filter = [
+        "status",
+        choices_filter("region", [(code, code) for code in REGIONS]),
+        ("created_at", admin.DateFieldListFilter),
+        AccountFilter,
+    ]
+    search_fields = ["name", "account__name"]
+    search_help_text = "A function ID (FUNC_...) or its resource's ID (RES_...), exact; or part of a name."
+    exact_search = ((r"FUNC_\d{10}", "public_id"), (r"RES_\d{10}", "resource__public_id"))
+    ordering = ["-id"]
+    sortable_by = ["public_id"]
+    fields = [
+        "public_id",
+        "account_link",
+        "name",
+        "status",
+        "failure_reason",
+        "runtime",
+        "handler",
+        "memory_mb",
+        "timeout_s",
+        "region",
+        "tags",
+        "environment_names",
+        "resource_link",
+        "created_at",
+        "updated_at",
+        "deployment_started",
+        "deployed_at",
+        "deprecated_at",
+        "deleted_at",
+        "last_executed",
+        "related",
+    ]
+
+    @admin.display(description="account", ordering="account__name")
+    def account_link(self, function: Function) -> str:
+        return link(function.account)
+
+    @admin.display(description="resource")
+    def resource_link(self, function: Function) -> str:
+        return link(function.resource, function.resource.public_id if function.resource else None)
+
+    @admin.display(description="environment variables")
+    def environment_names(self, function: Function) -> str:
+        return ", ".join(sorted(function.environment)) or "-"
+
+    @admin.display(description="see also")
+    def related(self, function: Function) -> str:
+        return links(
+            [
+                ("Audit events of this function", changelist_url("audit.auditevent", q=function.public_id)),
+                ("Usage events of this function", changelist_url("billing.usageevent", q=function.public_id)),
+            ]
+        )
