@@ -19,6 +19,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from billing.links import invoice_pdf_link_path
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Price, UsageEvent
@@ -147,7 +148,7 @@ class MonthForm(forms.Form):
         try:
             month = parse_month(self.cleaned_data["month"].strip())
         except ValueError as exc:
-            raise forms.ValidationError(f"Expected {exc}.") from None
+            raise forms.ValidationError(f"{capfirst(str(exc))}.") from None
         if month >= current_month():
             raise forms.ValidationError(f"{format_month(month)} is not over yet: only closed months are invoiced.")
         return month
