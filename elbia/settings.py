@@ -208,6 +208,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "resources.tasks.reap_stuck_resources",
         "schedule": crontab(minute="*"),
     },
+    "reap-stuck-functions": {
+        "task": "functions.tasks.reap_stuck_functions",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 # --- OAuth 2.0 (django-oauth-toolkit) ---------------------------------------------

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from elbia.api.serializers import StrictSerializer
+from functions.api.serializers import FunctionSerializer
 from resources.models import Resource, ResourceType
 from resources.validators import (
     validate_cidr_block,
@@ -11,25 +13,6 @@ from resources.validators import (
     validate_tags,
     validate_vpc_name,
 )
-
-UNKNOWN_FIELD = "Unknown field."
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare (a typo such as ``instanceType`` is a 400, not silently ignored)."""
-
-    #: Fields that exist on the object but may not be sent here, with the message to give.
-    refused_fields: dict[str, str] = {}
-
-    def validate(self, attrs):
-        initial = self.initial_data if isinstance(self.initial_data, dict) else {}
-        errors = {}
-        for name in initial:
-            if name not in self.fields:
-                errors[name] = [self.refused_fields.get(name, UNKNOWN_FIELD)]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
 
 
 class TagsField(serializers.JSONField):
@@ -117,35 +100,12 @@ class ResourceUpdateSerializer(StrictSerializer):
     tags = TagsField(required=False)
 
 
-class FunctionSummarySerializer(serializers.Serializer):
-    """The function behind a ``type=function`` resource, as ``expand=function`` nests it.
-
-    A deliberately small shape; the functions API's own serializer can replace it
-    (``ResourceSerializer.function_serializer_class``) without touching anything else.
-    """
-
-    id = serializers.CharField(source="public_id")
-    name = serializers.CharField()
-    runtime = serializers.CharField()
-    handler = serializers.CharField()
-    status = serializers.CharField()
-    memory = serializers.SerializerMethodField()
-    timeout = serializers.IntegerField(source="timeout_s")
-    region = serializers.CharField()
-    tags = serializers.JSONField()
-
-    def get_memory(self, function) -> str:
-        return f"{function.memory_mb}MB"
-
-
 def _or_none(value):
     return value if value not in ("", None) else None
 
 
 class ResourceSerializer(serializers.ModelSerializer):
     """The resource object of API.md. ``context["expand"]`` nests ``vpc`` and adds ``function``."""
-
-    function_serializer_class = FunctionSummarySerializer
 
     id = serializers.CharField(source="public_id", read_only=True)
     name = serializers.SerializerMethodField()
@@ -183,7 +143,7 @@ class ResourceSerializer(serializers.ModelSerializer):
         data = super().to_representation(resource)
         if "function" in self.expand:
             function = getattr(resource, "function", None) if resource.type == ResourceType.FUNCTION else None
-            data["function"] = self.function_serializer_class(function).data if function is not None else None
+            data["function"] = FunctionSerializer(function).data if function is not None else None
         return data
 
     def get_name(self, resource) -> str | None:
