@@ -15,17 +15,17 @@ _JS_IDENT = r"[A-Za-z_$][A-Za-z0-9_$]*"
 _PATH = r"(?:[A-Za-z0-9_-]+/)*"  # optional folders before the file
 
 # Node.js: file.function, the file (without .js/.mjs) possibly in folders: index.handler, src/api.main
-NODE_HANDLER = rf"{_PATH}[A-Za-z0-9_-]+\.{_JS_IDENT}"
+NODE_HANDLER = rf"^{_PATH}[A-Za-z0-9_-]+\.{_JS_IDENT}$"
 # Python: module.function, the module possibly dotted or in folders: lambda_function.lambda_handler
-PYTHON_HANDLER = rf"{_PATH}{_IDENT}(?:\.{_IDENT})*\.{_IDENT}"
+PYTHON_HANDLER = rf"^{_PATH}{_IDENT}(?:\.{_IDENT})*\.{_IDENT}$"
 # Ruby: file.function: function.handler, lib/app.handler
-RUBY_HANDLER = rf"{_PATH}[A-Za-z0-9_-]+\.{_IDENT}"
+RUBY_HANDLER = rf"^{_PATH}[A-Za-z0-9_-]+\.{_IDENT}$"
 # Java: package.Class::method: example.Handler::handleRequest
-JAVA_HANDLER = rf"(?:{_JS_IDENT}\.)*{_JS_IDENT}::{_JS_IDENT}"
+JAVA_HANDLER = rf"^(?:{_JS_IDENT}\.)*{_JS_IDENT}::{_JS_IDENT}$"
 # Go: the executable's file name: bootstrap, main
-GO_HANDLER = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+GO_HANDLER = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 # .NET: Assembly::Namespace.Class::Method: HelloWorld::HelloWorld.Function::FunctionHandler
-DOTNET_HANDLER = rf"[A-Za-z0-9_][A-Za-z0-9_.-]*::{_IDENT}(?:\.{_IDENT})*::{_IDENT}"
+DOTNET_HANDLER = rf"^[A-Za-z0-9_][A-Za-z0-9_.-]*::{_IDENT}(?:\.{_IDENT})*::{_IDENT}$"
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Runtime:
     language: str
     handler_format: str
     handler_example: str
-    handler_pattern: str
+    handler_pattern: str  # a regular expression the whole handler must match (anchored, ECMAScript-compatible)
     deprecated: bool = False
 
     def handler_is_valid(self, handler: str) -> bool:
