@@ -80,6 +80,12 @@ ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 # The OAuth client that `issue_token --json` prints and that renews tokens.
 ELBIA_CLI_CLIENT_ID = "elbia-cli"
 
+# Dashboard sign-in: at most this many attempts per client IP and per username in each window (seconds).
+ELBIA_LOGIN_ATTEMPTS = _read("ELBIA_LOGIN_ATTEMPTS", int, 10)
+ELBIA_LOGIN_WINDOW = _read("ELBIA_LOGIN_WINDOW", parse_seconds, 900.0)
+# Dashboard sign-up: at most this many new accounts per client IP per hour.
+ELBIA_SIGNUP_ATTEMPTS = _read("ELBIA_SIGNUP_ATTEMPTS", int, 10)
+
 # --- Applications ---------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -112,6 +118,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "elbia.accounts.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "elbia.urls"
@@ -295,6 +302,12 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Sent on the dashboard's HTML pages (elbia.accounts.middleware); /admin/ and /docs/ keep their own rules.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'"
+)
+CONTENT_SECURITY_POLICY_EXEMPT_PATHS = ("/admin/", "/docs/")
 # Request bodies above this are refused before they are parsed (a usage batch of 1,000 events fits).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 from oauth2_provider import views as oauth_views
 
 from elbia import health
+from elbia.accounts import views as dashboard_views
 
 handler404 = "elbia.api.errors.page_not_found"
 handler500 = "elbia.api.errors.server_error"
@@ -16,4 +17,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("login/", dashboard_views.LoginView.as_view(), name="login"),
+    path("logout/", dashboard_views.LogoutView.as_view(), name="logout"),
+    path("signup/", dashboard_views.signup, name="signup"),
+    path("", include("elbia.accounts.urls")),
 ]

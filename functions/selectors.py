@@ -12,27 +12,24 @@ def function_list(
     account: Account,
     status: str | None = None,
     runtime: str | None = None,
+    region: str | None = None,
     tag: str | None = None,
     ordering: str = DEFAULT_ORDERING,
 ) -> QuerySet[Function]:
     """The account's functions, newest first by default (ties broken by id), with their resources.
 
+    Values must already be validated (a ``FunctionStatus``, a catalog runtime and region, a valid tag).
     Deleted functions are left out unless ``status`` asks for them. ``tag`` keeps functions having that
     tag among theirs: a semi-join (EXISTS) on the indexed ``FunctionTag`` rows, so no function is listed twice.
     """
     functions = Function.objects.for_account(account)
-    if status is not None:
-        functions = functions.filter(status=status)
-    else:
-        functions = functions.exclude(status=FunctionStatus.DELETED)
-    if runtime is not None:
+    functions = functions.filter(status=status) if status else functions.exclude(status=FunctionStatus.DELETED)
+    if runtime:
         functions = functions.filter(runtime=runtime)
-    if tag is not None:
+    if region:
+        functions = functions.filter(region=region)
+    if tag:
         tagged = FunctionTag.objects.filter(account=account, tag=tag, function=OuterRef("pk"))
         functions = functions.filter(Exists(tagged))
     return functions.select_related("resource").order_by(*ORDERINGS[ordering])
 
-
-def function_get(*, account: Account, public_id: str) -> Function:
-    """One of the account's functions by its public ID (deleted ones included); raises ``Function.DoesNotExist``."""
-    return Function.objects.for_account(account).select_related("resource").get(public_id=public_id)

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,8 +49,14 @@ def _check(field: str, validate, value) -> None:
         raise ValidationError({field: error.messages}) from None
 
 
+def _clean(resource: Resource) -> None:
+    """full_clean without its queries: the account and VPC were just resolved, and the database's unique
+    indexes are the real guard (a public ID is drawn again on collision; VPC names are checked above)."""
+    resource.full_clean(exclude=["account", "vpc"], validate_unique=False, validate_constraints=False)
+
+
 def _save_new(resource: Resource) -> Resource:
-    resource.full_clean(validate_constraints=False)
+    _clean(resource)
     resource.save()
     return resource
 
@@ -77,7 +83,7 @@ def _new_vpc(*, account: Account, region: str, name: str, cidr_block: str, tags:
         created_at=now,
         provisioning_started_at=now,
     )
-    vpc.full_clean(validate_constraints=False)
+    _clean(vpc)
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin surfaces as IntegrityError, not a broken tx
             vpc.save()
@@ -106,7 +112,7 @@ def vpc_create(*, account: Account, region: str, name: str, cidr_block: str = ""
 
 def _default_vpc(*, account: Account, region: str) -> Resource:
     """The region's default VPC, created (pending) on first use; safe against a concurrent first use."""
-    live = Resource.objects.for_account(account).select_for_update().exclude(status=ResourceStatus.DELETED)
+    live = Resource.objects.for_account(account).exclude(status=ResourceStatus.DELETED)
     lookup = {"type": ResourceType.VPC, "region": region, "name": DEFAULT_VPC_NAME}
     vpc = live.filter(**lookup).first()
     if vpc is not None:
@@ -117,6 +123,18 @@ def _default_vpc(*, account: Account, region: str) -> Resource:
         return live.get(**lookup)
 
 
+def _lock_shared(vpc: Resource) -> Resource:
+    """``vpc`` re-read under a shared row lock (PostgreSQL's FOR SHARE).
+
+    Creations in one VPC hold it side by side; its deletion (FOR UPDATE) waits for
+    them to commit and then counts them, and a creation that waited for a deletion
+    sees the VPC as deleting. Django has no FOR SHARE, hence the raw query.
+    """
+    if connection.vendor != "postgresql":
+        return Resource.objects.select_for_update().get(pk=vpc.pk)  # SQLite: writes are serialized anyway
+    return Resource.objects.raw("SELECT * FROM resources_resource WHERE id = %s FOR SHARE", [vpc.pk])[0]
+
+
 def vpc_resolve(*, account: Account, region: str, vpc: "Resource | str") -> Resource:
     """The VPC a new resource in ``region`` joins, locked against concurrent deletion.
 
@@ -124,7 +142,7 @@ def vpc_resolve(*, account: Account, region: str, vpc: "Resource | str") -> Reso
     (the region's default VPC, created on first use). Anything else is a
     ValidationError on the ``vpc`` field.
     """
-    live = Resource.objects.for_account(account).select_for_update().exclude(status=ResourceStatus.DELETED)
+    live = Resource.objects.for_account(account).exclude(status=ResourceStatus.DELETED)
     if isinstance(vpc, Resource):
         found = live.filter(pk=vpc.pk, type=ResourceType.VPC).first()
         label = vpc.public_id
@@ -137,7 +155,9 @@ def vpc_resolve(*, account: Account, region: str, vpc: "Resource | str") -> Reso
     else:
         found = live.filter(type=ResourceType.VPC, region=region, name=vpc).first() if vpc.isprintable() else None
         label = vpc[:64]
-    if found is None:
+    if found is not None:
+        found = _lock_shared(found)
+    if found is None or found.status == ResourceStatus.DELETED:
         raise ValidationError({"vpc": [f"No VPC '{label}' in {region} for this account."]})
     if found.region != region:
         raise ValidationError(
@@ -243,7 +263,7 @@ def resource_update(*, resource: Resource, name: str = _UNSET, tags: dict | None
     if tags is not _UNSET:
         resource.tags = tags or {}
         fields.append("tags")
-    resource.full_clean(validate_constraints=False, exclude=["account", "vpc"])
+    _clean(resource)
     try:
         with transaction.atomic():
             resource.save(update_fields=fields)

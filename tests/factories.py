@@ -26,3 +26,26 @@ class UserFactory(factory.django.DjangoModelFactory):
     def save_password(self, create, extracted, **kwargs):
         if create:
             self.save()
+
+
+class ResourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "resources.Resource"
+
+    account = factory.SubFactory(AccountFactory)
+    type = "compute"
+    name = factory.Sequence(lambda n: f"server-{n}")
+    region = "us-east-1"
+    instance_type = "t2.micro"
+    status = "active"
+
+
+class FunctionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "functions.Function"
+
+    account = factory.SubFactory(AccountFactory)
+    name = factory.Sequence(lambda n: f"function-{n}")
+    runtime = "Node.js 20"
+    handler = "index.handler"
+    status = "active"

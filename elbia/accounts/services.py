@@ -11,7 +11,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken, set_token_value
 
 from elbia.accounts.models import Account, ApiToken, User
-from elbia.accounts.tokens import generate_access_token, generate_refresh_token
+from elbia.accounts.tokens import CLI_APPLICATION, generate_access_token, generate_refresh_token
 from elbia.config import parse_rate
 
 
@@ -43,8 +43,9 @@ def account_create(*, username: str, email: str, password: str, staff: bool = Fa
 
 
 def cli_application() -> Application:
-    """The built-in public OAuth client that issues and renews Elbia API tokens."""
-    return Application.objects.get(client_id=settings.ELBIA_CLI_CLIENT_ID)
+    """The built-in public OAuth client that issues and renews Elbia API tokens (made again if it was removed)."""
+    application, _ = Application.objects.get_or_create(client_id=settings.ELBIA_CLI_CLIENT_ID, defaults=CLI_APPLICATION)
+    return application
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:

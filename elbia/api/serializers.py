@@ -1,5 +1,7 @@
 """Serializer pieces every /v1 app shares."""
 
+from datetime import UTC, datetime
+
 from rest_framework import serializers
 
 UNKNOWN_FIELD = "Unknown field."
@@ -20,3 +22,8 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """RFC 3339 UTC with a ``Z``, as REST_FRAMEWORK["DATETIME_FORMAT"] renders every other time."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None

@@ -1,22 +1,35 @@
 """/v1/resources (list, create, retrieve, update, delete) and the catalogs /v1/regions and /v1/instance-types."""
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from elbia.api.ids import is_public_id
+from elbia.api.schema import ErrorSerializer
 from elbia.api.views import AccountScopedViewSet, parse_expand
 from resources import services
-from resources.api.serializers import ResourceCreateSerializer, ResourceSerializer, ResourceUpdateSerializer
+from resources.api.serializers import (
+    InstanceTypeSerializer,
+    RegionSerializer,
+    ResourceCreateSerializer,
+    ResourceSerializer,
+    ResourceUpdateSerializer,
+)
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.filtersets import LIST_PARAMETERS, resource_list_params
 from resources.models import Resource, ResourceType
 from resources.selectors import resource_list
 
 EXPANDABLE = ("vpc", "function")
+
+
+def conflict(when: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=f"conflict: {when}")
+
+
 EXPAND_PARAMETER = OpenApiParameter(
     "expand",
     str,
@@ -30,6 +43,7 @@ class RegionListView(APIView):
 
     read_scope = "resources:read"
 
+    @extend_schema(summary="List regions", responses=RegionSerializer(many=True))
     def get(self, request):
         return Response([{"code": region.code, "name": region.name} for region in REGIONS.values()])
 
@@ -39,6 +53,7 @@ class InstanceTypeListView(APIView):
 
     read_scope = "resources:read"
 
+    @extend_schema(summary="List instance types", responses=InstanceTypeSerializer(many=True))
     def get(self, request):
         return Response(
             [
@@ -57,15 +72,21 @@ class InstanceTypeListView(APIView):
     create=extend_schema(
         summary="Create a compute instance or a VPC",
         request=ResourceCreateSerializer,
-        responses={201: ResourceSerializer},
+        responses={201: ResourceSerializer, 409: conflict("a VPC with this name already exists in the region")},
     ),
     retrieve=extend_schema(summary="Retrieve a resource", parameters=[EXPAND_PARAMETER]),
     partial_update=extend_schema(
         summary="Rename a resource or replace its tags",
         request=ResourceUpdateSerializer,
-        responses={200: ResourceSerializer},
+        responses={200: ResourceSerializer, 409: conflict("the resource is deleted, or the VPC name is taken")},
     ),
-    destroy=extend_schema(summary="Delete a resource", responses={202: ResourceSerializer}),
+    destroy=extend_schema(
+        summary="Delete a resource",
+        responses={
+            202: ResourceSerializer,
+            409: conflict("already deleting or deleted, still provisioning, a VPC still in use, or a function's"),
+        },
+    ),
 )
 class ResourceViewSet(AccountScopedViewSet):
     """Compute instances, function compute and VPCs of the token's account."""

@@ -4,37 +4,28 @@ import factory
 from django.utils import timezone
 
 from functions.models import Function, FunctionStatus, FunctionTag
-from resources.models import Resource, ResourceStatus, ResourceType
-from tests.factories import AccountFactory
+from resources.models import ResourceType
+from tests import factories
 
 
-class FunctionResourceFactory(factory.django.DjangoModelFactory):
+class FunctionResourceFactory(factories.ResourceFactory):
     """The compute behind a function (``type=function``)."""
 
-    class Meta:
-        model = Resource
-
-    account = factory.SubFactory(AccountFactory)
     type = ResourceType.FUNCTION
-    name = factory.Sequence(lambda n: f"fn-{n}")
-    region = "us-east-1"
+    instance_type = ""
     memory_mb = 128
-    status = ResourceStatus.ACTIVE
     provisioning_started_at = factory.LazyFunction(timezone.now)
     provisioned_at = factory.LazyFunction(timezone.now)
 
 
-class FunctionFactory(factory.django.DjangoModelFactory):
+class FunctionFactory(factories.FunctionFactory):
     """An active function with its active resource; its ``FunctionTag`` rows follow ``tags``."""
 
     class Meta:
         model = Function
         skip_postgeneration_save = True
 
-    account = factory.SubFactory(AccountFactory)
     name = factory.Sequence(lambda n: f"fn-{n}")
-    runtime = "Node.js 20"
-    handler = "index.handler"
     memory_mb = 128
     region = "us-east-1"
     tags = factory.LazyFunction(list)

@@ -3,20 +3,14 @@
 from django.conf import settings
 from django.db import migrations
 
+from elbia.accounts.tokens import CLI_APPLICATION
+
 
 def create_cli_application(apps, schema_editor):
     Application = apps.get_model("oauth2_provider", "Application")
     Application.objects.get_or_create(
         client_id=settings.ELBIA_CLI_CLIENT_ID,
-        defaults={
-            "name": "Elbia API tokens",
-            "client_type": "public",
-            "authorization_grant_type": "authorization-code",
-            "client_secret": "",
-            "hash_client_secret": False,
-            "redirect_uris": "",
-            "skip_authorization": False,
-        },
+        defaults=CLI_APPLICATION,
     )
 
 

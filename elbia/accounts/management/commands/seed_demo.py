@@ -4,6 +4,8 @@ from django.db import transaction
 
 from elbia.accounts.models import User
 from elbia.accounts.services import account_create, token_issue
+from resources.models import Resource
+from resources.services import resource_create, vpc_create
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "elbia-demo-password"
@@ -21,6 +23,7 @@ class Command(BaseCommand):
         if user is None:
             user = account_create(username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD)
             self.stdout.write(f"Created the demo account (dashboard login: {DEMO_USERNAME} / {DEMO_PASSWORD}).")
+        self.seed_resources(user.account)
         issued = token_issue(user=user, scopes=list(settings.SCOPES), name="Demo token")
         base = options["base_url"].rstrip("/")
         self.stdout.write("")
@@ -35,3 +38,34 @@ class Command(BaseCommand):
             f"-d refresh_token={issued.refresh_token} -d client_id={issued.client_id}"
         )
         self.stdout.write("")
+
+    def seed_resources(self, account) -> None:
+        """A few instances and VPCs (once): the worker provisions them after the seed commits."""
+        if Resource.objects.for_account(account).exists():
+            return
+        resource_create(
+            account=account,
+            region="us-east-1",
+            instance_type="t3.micro",
+            vpc="default",
+            name="web-1",
+            tags={"env": "prod", "team": "web"},
+        )
+        resource_create(
+            account=account,
+            region="us-east-1",
+            instance_type="m5.large",
+            vpc="default",
+            name="worker-1",
+            tags={"env": "prod", "team": "data"},
+        )
+        vpc_create(account=account, region="eu-west-1", name="analytics", cidr_block="10.20.0.0/16")
+        resource_create(
+            account=account,
+            region="eu-west-1",
+            instance_type="c5.xlarge",
+            vpc="analytics",
+            name="etl-1",
+            tags={"env": "staging"},
+        )
+        self.stdout.write("Created demo resources (they move from pending to active once the worker runs).")

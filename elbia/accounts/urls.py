@@ -1,0 +1,17 @@
+"""The dashboard's pages (namespace ``dashboard``); sign-in, sign-out and sign-up are in elbia/urls.py."""
+
+from django.urls import path
+
+from elbia.accounts import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("resources/", views.resources, name="resources"),
+    path("functions/", views.functions, name="functions"),
+    path("settings/", views.account_settings, name="settings"),
+    path("settings/tokens/", views.tokens, name="tokens"),
+    path("settings/tokens/new/", views.token_create, name="token-create"),
+    path("settings/tokens/<int:pk>/revoke/", views.token_revoke_view, name="token-revoke"),
+]

@@ -1,0 +1,275 @@
+"""The customer dashboard: sign-in, sign-up, overview pages and Account Settings > API Tokens.
+
+Every page but sign-in and sign-up requires a signed-in user of a customer account
+and shows only that account's objects (staff users without an account get a 403
+page pointing to the admin). Pages are never cached: they show account data.
+"""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import IntegrityError
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from elbia.accounts.forms import (
+    FunctionFilterForm,
+    LoginForm,
+    ResourceFilterForm,
+    SignupForm,
+    TokenCreateForm,
+)
+from elbia.accounts.selectors import api_token_list
+from elbia.accounts.services import account_create, token_issue, token_revoke
+from elbia.accounts.throttling import attempt_count, client_ip
+from functions.selectors import function_list
+from resources.catalog import INSTANCE_TYPES
+from resources.selectors import resource_list
+
+PAGE_SIZE = 50
+SIGNUP_WINDOW = 3600
+# How long a generated token form's id is remembered, so a resubmitted form issues no second token.
+TOKEN_FORM_TTL = 24 * 3600
+# The request a new token's "Try it" command makes: the first that one of its scopes allows.
+TRY_PATHS = {"resources:read": "/v1/resources", "functions:read": "/v1/functions", "billing:read": "/v1/usage"}
+
+
+def dashboard_page(view):
+    """Signed in, member of a customer account, never cached; ``request.account`` is the account."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        account = request.user.account
+        if account is None:
+            return render(request, "accounts/no_account.html", status=403)
+        request.account = account
+        return view(request, *args, **kwargs)
+
+    return login_required(never_cache(wrapper))
+
+
+def _add_service_errors(form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: under the field it names, else at the top."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+    for field, field_errors in errors.items():
+        form.add_error(field if field in form.fields else None, field_errors)
+
+
+def _page(request, queryset):
+    """The requested page of ``queryset`` (``?page=``; out-of-range or malformed numbers give the nearest page)."""
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+# --- Signing in and out, signing up ----------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    """Sign in; attempts are limited per client IP and per username (see elbia.accounts.throttling)."""
+
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled:
+            response.status_code = 429
+            response["Retry-After"] = str(int(settings.ELBIA_LOGIN_WINDOW))
+        return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Sign out (POST only, as Django requires) and say so on the sign-in page."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You have signed out.")
+        return response
+
+
+@sensitive_post_parameters("password1", "password2")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    """Create a customer account with its first user, then sign that user in."""
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignupForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        if attempt_count(bucket="signup-ip", identity=client_ip(request), window=SIGNUP_WINDOW) > (
+            settings.ELBIA_SIGNUP_ATTEMPTS
+        ):
+            form.add_error(None, "Too many accounts were created from your network. Please try again later.")
+            status = 429
+        else:
+            data = form.cleaned_data
+            try:
+                user = account_create(
+                    username=data["username"],
+                    email=data["email"],
+                    password=data["password1"],
+                    account_name=data["account_name"],
+                )
+            except ValidationError as exc:
+                _add_service_errors(form, exc)
+            except IntegrityError:  # the same username was taken a moment ago
+                form.add_error("username", "This username is taken.")
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, f"Welcome to Elbia Lambda, {user.username}. Your account is ready.")
+                return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "registration/signup.html", {"form": form}, status=status)
+
+
+# --- Overview pages ---------------------------------------------------------------
+
+
+@dashboard_page
+def home(request):
+    """What the account runs, at a glance, and how to reach the API."""
+    active = Q(status="active")
+    resources = resource_list(account=request.account).aggregate(total=Count("id"), active=Count("id", filter=active))
+    functions = function_list(account=request.account).aggregate(total=Count("id"), active=Count("id", filter=active))
+    usable = Q(revoked_at__isnull=True, expires_at__gt=timezone.now())
+    tokens = api_token_list(user=request.user).aggregate(total=Count("id"), active=Count("id", filter=usable))
+    context = {
+        "section": "home",
+        "resources": resources,
+        "functions": functions,
+        "tokens": tokens,
+        "base_url": request.build_absolute_uri("/").rstrip("/"),
+    }
+    return render(request, "accounts/home.html", context)
+
+
+def _filtered_list(request, *, form, select, template: str, section: str, decorate=None):
+    """An overview page: the filter form, then one page of what ``select`` returns for the valid filters."""
+    context = {"section": section, "form": form, "page": None}
+    if not form.is_valid():
+        return render(request, template, context, status=400)
+    page = _page(request, select(account=request.account, **form.filters()))
+    if decorate:
+        for row in page.object_list:
+            decorate(row)
+    context.update(page=page, filtered=bool(form.filters()))
+    return render(request, template, context)
+
+
+def _with_memory(resource) -> None:
+    """The memory a resource has, as the API shows it (``"1024MB"``): from the function or the instance type."""
+    memory_mb = resource.memory_mb
+    if memory_mb is None and resource.instance_type in INSTANCE_TYPES:
+        memory_mb = INSTANCE_TYPES[resource.instance_type].memory_mb
+    resource.memory = f"{memory_mb}MB" if memory_mb else ""
+
+
+@dashboard_page
+def resources(request):
+    """The account's resources, filtered by status, type and region, 50 per page."""
+
+    def select(**filters):
+        return resource_list(**filters).select_related("vpc", "function")
+
+    return _filtered_list(
+        request,
+        form=ResourceFilterForm(request.GET),
+        select=select,
+        template="resources/list.html",
+        section="resources",
+        decorate=_with_memory,
+    )
+
+
+@dashboard_page
+def functions(request):
+    """The account's functions, filtered by status and region, 50 per page."""
+    return _filtered_list(
+        request,
+        form=FunctionFilterForm(request.GET),
+        select=function_list,
+        template="functions/list.html",
+        section="functions",
+    )
+
+
+# --- Account Settings ---------------------------------------------------------------
+
+
+@dashboard_page
+def account_settings(request):
+    """Account Settings: who is signed in, for which account."""
+    return render(request, "accounts/settings.html", {"section": "settings", "tab": "profile"})
+
+
+@dashboard_page
+def tokens(request):
+    """Account Settings > API Tokens: the user's tokens, never their secrets."""
+    context = {
+        "section": "settings",
+        "tab": "tokens",
+        "token_days": settings.ELBIA_TOKEN_DAYS,
+        "page": _page(request, api_token_list(user=request.user)),
+    }
+    return render(request, "accounts/tokens.html", context)
+
+
+@dashboard_page
+@require_http_methods(["GET", "POST"])
+def token_create(request):
+    """Generate New Token; the answer to the POST is the only place its secrets ever appear."""
+    context = {"section": "settings", "tab": "tokens", "token_days": settings.ELBIA_TOKEN_DAYS}
+    if request.method == "GET":
+        context["form"] = TokenCreateForm()
+        return render(request, "accounts/token_new.html", context)
+
+    form = TokenCreateForm(request.POST)
+    context["form"] = form
+    if not form.is_valid():
+        return render(request, "accounts/token_new.html", context, status=400)
+    once_key = f"token-form:{request.user.pk}:{form.cleaned_data['form_id']}"
+    if not cache.add(once_key, 1, timeout=TOKEN_FORM_TTL):
+        messages.warning(
+            request,
+            "That form was already submitted and its token generated; a token's secret is shown only once. "
+            "Generate a new token if you need another.",
+        )
+        return redirect("dashboard:tokens")
+    try:
+        issued = token_issue(user=request.user, scopes=form.cleaned_data["scopes"], name=form.cleaned_data["name"])
+    except ValidationError as exc:
+        cache.delete(once_key)
+        _add_service_errors(form, exc)
+        return render(request, "accounts/token_new.html", context, status=400)
+    context.update(
+        issued=issued,
+        base_url=request.build_absolute_uri("/").rstrip("/"),
+        try_path=next((path for scope, path in TRY_PATHS.items() if scope in issued.scopes), "/v1/resources"),
+    )
+    return render(request, "accounts/token_created.html", context, status=201)
+
+
+@dashboard_page
+@require_http_methods(["GET", "POST"])
+def token_revoke_view(request, pk: int):
+    """Revoke a token after confirmation (a dialog with JavaScript, this page without); effective at once."""
+    api_token = get_object_or_404(api_token_list(user=request.user), pk=pk)
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
+        if api_token.revoked_at is not None:
+            messages.info(request, f"The token “{api_token.name}” was already revoked.")
+        else:
+            token_revoke(api_token=api_token)
+            messages.success(request, f"The token “{api_token.name}” is revoked. Requests using it are now refused.")
+        return redirect("dashboard:tokens")
+    context = {"section": "settings", "tab": "tokens", "api_token": api_token}
+    return render(request, "accounts/token_revoke.html", context)
