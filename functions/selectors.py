@@ -32,4 +32,3 @@ def function_list(
         tagged = FunctionTag.objects.filter(account=account, tag=tag, function=OuterRef("pk"))
         functions = functions.filter(Exists(tagged))
     return functions.select_related("resource").order_by(*ORDERINGS[ordering])
-

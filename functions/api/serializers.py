@@ -25,12 +25,11 @@ READ_ONLY = "This field is read-only."
 
 
 class FunctionSerializer(serializers.ModelSerializer):
-    """The function object of API.md.
+    """A serverless function. Its environment variables are listed by name; their values are never returned."""
 
-    The declared fields describe the object (for the OpenAPI schema); ``represent`` builds it directly,
-    as ``ResourceSerializer`` does, because DRF's per-field machinery costs more than the database on a
-    page of functions. Both the functions API and ``expand=function`` on resources use ``represent``.
-    """
+    # The declared fields describe the object (for the OpenAPI schema); ``represent`` builds it directly,
+    # as ``ResourceSerializer`` does, because DRF's per-field machinery costs more than the database on a
+    # page of functions. Both the functions API and ``expand=function`` on resources use ``represent``.
 
     id = serializers.CharField(source="public_id")
     memory = serializers.CharField(help_text='Memory as resources show it, e.g. "128MB".')
@@ -200,3 +199,15 @@ class FunctionUpdateSerializer(StrictSerializer):
         help_text="A merge patch: a string sets a variable, null removes it, unnamed variables stay.",
     )
     status = StringField(required=False, help_text='Only "deprecated" (checked by the service).')
+
+
+class RuntimeSerializer(serializers.Serializer):
+    """One entry of ``GET /v1/runtimes``."""
+
+    name = serializers.CharField(help_text='What the API takes, e.g. "Node.js 20".')
+    identifier = serializers.CharField(help_text="The AWS Lambda runtime identifier, e.g. nodejs20.x.")
+    language = serializers.CharField()
+    handler_format = serializers.CharField(help_text="e.g. file.function, package.Class::method")
+    handler_example = serializers.CharField(help_text="e.g. index.handler")
+    handler_pattern = serializers.CharField(help_text="Regular expression a handler must match (anchored).")
+    deprecated = serializers.BooleanField(help_text="New functions cannot use a deprecated runtime.")

@@ -12,7 +12,12 @@ from rest_framework.views import APIView
 from elbia.api.ids import is_public_id
 from elbia.api.views import AccountScopedViewSet
 from functions import services
-from functions.api.serializers import FunctionCreateSerializer, FunctionSerializer, FunctionUpdateSerializer
+from functions.api.serializers import (
+    FunctionCreateSerializer,
+    FunctionSerializer,
+    FunctionUpdateSerializer,
+    RuntimeSerializer,
+)
 from functions.filtersets import LIST_PARAMETERS, function_list_params
 from functions.models import Function
 from functions.runtimes import RUNTIMES
@@ -24,6 +29,7 @@ class RuntimeListView(APIView):
 
     read_scope = "functions:read"
 
+    @extend_schema(summary="List runtimes", responses=RuntimeSerializer(many=True))
     def get(self, request):
         return Response([asdict(runtime) for runtime in RUNTIMES.values()])
 
