@@ -31,3 +31,11 @@ def parse_seconds(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise ValueError("expected a non-negative number of seconds")
     return value
+
+
+def parse_count(text: str) -> int:
+    """Parse a whole number, zero or more."""
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value

@@ -13,7 +13,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_rate, parse_seconds
+from elbia.config import parse_count, parse_rate, parse_seconds
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -59,6 +59,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Requests per period for each API token (or client IP without a token).
 ELBIA_RATE_LIMIT = _read("ELBIA_RATE_LIMIT", parse_rate, parse_rate("5000/hour"))
+# Per client IP, each counted apart: OAuth token endpoint calls, dashboard logins, bad bearer tokens.
+ELBIA_AUTH_RATE_LIMIT = _read("ELBIA_AUTH_RATE_LIMIT", parse_rate, parse_rate("60/minute"))
+# Reverse proxies in front of the web processes; 0 ignores X-Forwarded-For (clients could forge it).
+ELBIA_TRUSTED_PROXY_COUNT = _read("ELBIA_TRUSTED_PROXY_COUNT", parse_count, 0)
 # Seconds the simulated provider spends on each provisioning step.
 ELBIA_PROVISION_DELAY = _read("ELBIA_PROVISION_DELAY", parse_seconds, 2.0)
 # Which provider provisions resources and deploys functions.
@@ -110,6 +114,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "elbia.api.middleware.RequestIDMiddleware",
+    "elbia.api.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -219,6 +224,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "functions.tasks.reap_stuck_functions",
         "schedule": crontab(minute="*"),
     },
+    "purge-expired-idempotency-records": {
+        "task": "elbia.accounts.tasks.purge_expired_idempotency_records",
+        "schedule": crontab(minute=41),
+    },
 }
 
 # --- OAuth 2.0 (django-oauth-toolkit) ---------------------------------------------
@@ -259,6 +268,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "elbia.api.pagination.LimitOffsetPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["elbia.api.throttling.TokenRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "elbia.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "elbia.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

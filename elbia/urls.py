@@ -5,13 +5,14 @@ from oauth2_provider import views as oauth_views
 
 from elbia import health
 from elbia.accounts import views as dashboard_views
+from elbia.api.throttling import ip_rate_limited
 
 handler404 = "elbia.api.errors.page_not_found"
 handler500 = "elbia.api.errors.server_error"
 
 urlpatterns = [
     path("v1/", include("elbia.api.urls")),
-    path("oauth/token/", oauth_views.TokenView.as_view(), name="oauth-token"),
+    path("oauth/token/", ip_rate_limited("oauth-token")(oauth_views.TokenView.as_view()), name="oauth-token"),
     path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="oauth-revoke-token"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

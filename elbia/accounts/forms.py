@@ -10,7 +10,8 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from elbia.accounts.models import User
-from elbia.accounts.throttling import attempt_count, attempt_forgive, attempts_reset, client_ip
+from elbia.accounts.throttling import attempt_count, attempt_forgive, attempts_reset
+from elbia.api.throttling import client_ip
 from functions.models import FunctionStatus
 from resources.catalog import REGIONS
 from resources.models import ResourceStatus, ResourceType

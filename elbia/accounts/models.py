@@ -69,3 +69,27 @@ class ApiToken(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class IdempotencyRecord(models.Model):
+    """One Idempotency-Key of an account: claimed while its request runs, then holding the response to replay.
+
+    A row without ``completed_at`` is a request still in flight. Kept 24 hours
+    (elbia.api.idempotency); expired rows are purged periodically.
+    """
+
+    # The unique (account, key) index serves lookups by account: no index of its own.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and canonical body.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True, help_text="The response's JSON document, as first sent.")
+    response_headers = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="idempotency_unique_account_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.account_id})"

@@ -57,6 +57,15 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     return [name for name in settings.SCOPES if name in scopes]
 
 
+def validate_rate_limit(rate_limit: str) -> None:
+    """A token's own request budget: empty (use ELBIA_RATE_LIMIT) or ``N/second|minute|hour|day``."""
+    if rate_limit:
+        try:
+            parse_rate(rate_limit)
+        except ValueError as exc:
+            raise ValidationError({"rate_limit": [str(exc)]}) from None
+
+
 @transaction.atomic
 def token_issue(
     *, user: User, scopes: list[str], name: str = "API token", days: int | None = None, rate_limit: str = ""
@@ -65,11 +74,7 @@ def token_issue(
     if user.account_id is None:
         raise ValidationError({"user": ["Only users of a customer account hold API tokens."]})
     scopes = validate_scopes(scopes)
-    if rate_limit:
-        try:
-            parse_rate(rate_limit)
-        except ValueError as exc:
-            raise ValidationError({"rate_limit": [str(exc)]}) from None
+    validate_rate_limit(rate_limit)
     days = settings.ELBIA_TOKEN_DAYS if days is None else days
     if not 1 <= days <= 365:
         raise ValidationError({"days": ["Choose between 1 and 365 days."]})
@@ -114,6 +119,16 @@ def token_revoke(*, api_token: ApiToken) -> ApiToken:
     if api_token.revoked_at is None:
         api_token.revoked_at = timezone.now()
         api_token.save(update_fields=["revoked_at"])
+    return api_token
+
+
+@transaction.atomic
+def token_set_rate_limit(*, api_token: ApiToken, rate_limit: str) -> ApiToken:
+    """Give a token its own request budget (empty: the default); it applies from the token's next request."""
+    validate_rate_limit(rate_limit)
+    api_token.rate_limit = rate_limit
+    api_token.full_clean()
+    api_token.save(update_fields=["rate_limit"])
     return api_token
 
 

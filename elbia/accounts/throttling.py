@@ -15,11 +15,6 @@ import hashlib
 from django.core.cache import cache
 
 
-def client_ip(request) -> str:
-    """The address the request came from: ``REMOTE_ADDR`` (the web server must put the client's address there)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def _cache_key(bucket: str, identity: str) -> str:
     # Hash the identity: usernames are user input, and cache keys must stay short and plain.
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -32,7 +32,8 @@ from elbia.accounts.forms import (
 )
 from elbia.accounts.selectors import api_token_list
 from elbia.accounts.services import account_create, token_issue, token_revoke
-from elbia.accounts.throttling import attempt_count, client_ip
+from elbia.accounts.throttling import attempt_count
+from elbia.api.throttling import client_ip
 from functions.selectors import function_list
 from resources.catalog import INSTANCE_TYPES
 from resources.selectors import resource_list

@@ -12,6 +12,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 
 from elbia.accounts.models import Account, ApiToken
+from elbia.api.throttling import check_bad_token_budget, record_bad_token
 
 # last_used_at is a hint for people, not an audit record: write it at most this often.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -65,13 +66,13 @@ class BearerTokenAuthentication(BaseAuthentication):
         token = bearer_token(request)
         if token is None:
             return None
+        check_bad_token_budget(request)  # an IP that sent too many bad tokens gets a 429 before any lookup
         checksum = hashlib.sha256(token.encode("ascii")).hexdigest()
         row = _token_rows().filter(token_checksum=checksum).first()
-        if row is None or row.is_expired() or row.user is None or not row.user.is_active:
+        if row is None or row.is_expired() or row.user is None or not row.user.is_active or not row.user.account:
+            record_bad_token(request)
             raise AuthenticationFailed()
         account = row.user.account
-        if account is None:
-            raise AuthenticationFailed()
         self._touch(row)
         return row.user, TokenContext(
             account=account,

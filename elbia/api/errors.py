@@ -16,6 +16,7 @@ from rest_framework.views import set_rollback
 
 from elbia.api.exceptions import InsufficientScope
 from elbia.api.middleware import current_request_id
+from elbia.api.throttling import charge_stopped_request
 
 logger = logging.getLogger("elbia.api")
 
@@ -80,6 +81,7 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
 
 def exception_handler(exc: Exception, context) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception becomes the contract's error response."""
+    exc = charge_stopped_request(exc, context)
     status, code, message, details, headers = _describe(exc)
     response = Response(error_body(status, code, message, details), status=status, headers=headers)
     set_rollback()  # a request that failed half-way leaves nothing half-written

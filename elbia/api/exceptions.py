@@ -29,3 +29,19 @@ class InsufficientScope(APIException):
     def __init__(self, scope: str):
         self.scope = scope
         super().__init__(f"This request requires the '{scope}' scope.")
+
+
+class IdempotencyConflict(APIException):
+    """A request with the same Idempotency-Key is still being processed."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "idempotency_conflict"
+    default_detail = "A request with this Idempotency-Key is still being processed; retry once it has finished."
+
+
+class IdempotencyKeyReused(APIException):
+    """The Idempotency-Key was already used for a different request."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was already used with a different request; use a new key."

@@ -1,5 +1,6 @@
 """Recording audit events. Recording never breaks or fails the action it records."""
 
+import ipaddress
 import logging
 from collections.abc import Iterable
 
@@ -7,14 +8,17 @@ from django.db import DatabaseError, transaction
 
 from elbia.accounts.models import Account
 from elbia.api.authentication import TokenContext
+from elbia.api.throttling import client_address
 from elbia.audit.models import ActorType, AuditEvent
 
 logger = logging.getLogger(__name__)
 
 
-def client_ip(request) -> str | None:
-    """The peer address of ``request`` (proxies' X-Forwarded-For is not trusted)."""
-    return request.META.get("REMOTE_ADDR") or None
+def _valid_ip(address: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def _actor(request) -> tuple[str, object, str]:
@@ -54,7 +58,7 @@ def audit_record(
         object_type=type(obj).__name__.lower() if obj is not None else action.split(".", 1)[0],
         object_id=object_id[:64],
         changed_fields=sorted(set(changed_fields)),
-        ip_address=client_ip(request) if request is not None else None,
+        ip_address=_valid_ip(client_address(request)) if request is not None else None,
         request_id=getattr(request, "request_id", "") if request is not None else "",
     )
     try:

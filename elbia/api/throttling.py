@@ -1,0 +1,312 @@
+"""Request budgets: one atomic fixed-window counter per identity, shared by every web process through Redis.
+
+Every /v1 request is charged once to its identity: the API token's family (so a
+renewed token keeps its budget) or, without a valid token, the client's IP.
+Over the budget the answer is ``429 rate_limited`` with ``Retry-After``; every
+charged response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
+``X-RateLimit-Reset``. See docs/rate-limits-and-idempotency.md.
+
+Interfaces for other parts:
+
+- ``TokenRateThrottle``: DRF's ``DEFAULT_THROTTLE_CLASSES``, so every /v1 view has it.
+- ``hit(key, rate) -> Decision``: charge one request to any budget (``Decision.allowed``).
+- ``ip_rate_limited(scope)``: decorator for a plain Django view (the OAuth token
+  endpoint, the dashboard login) that budgets its POSTs per client IP.
+"""
+
+import functools
+import ipaddress
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
+from rest_framework import exceptions
+from rest_framework.throttling import BaseThrottle
+
+from elbia.config import Rate, parse_rate
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "elbia:rl:"
+# After Redis fails, count in this process alone for this long before trying Redis again.
+REDIS_RETRY_SECONDS = 5.0
+# Say that Redis is unreachable at most this often per process.
+WARNING_INTERVAL_SECONDS = 60.0
+
+# Fixed window anchored at the first request: the window's key lives exactly one
+# period. Reading, testing and counting happen in one script, so concurrent
+# requests from any number of processes can never exceed the limit.
+# KEYS[1] = counter; ARGV = limit, period in ms, 1 to count the request (0 to only look).
+# Returns {allowed (1/0), count after this call, milliseconds until the window ends}.
+FIXED_WINDOW_LUA = """
+local limit = tonumber(ARGV[1])
+local period_ms = tonumber(ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+local count = 0
+if ttl > 0 then
+    count = tonumber(redis.call('GET', KEYS[1]) or '0')
+else
+    ttl = period_ms
+end
+if count >= limit then
+    return {0, count, ttl}
+end
+if ARGV[3] == '1' then
+    if count == 0 then
+        redis.call('SET', KEYS[1], 1, 'PX', period_ms)
+        ttl = period_ms
+    else
+        redis.call('INCR', KEYS[1])
+    end
+    count = count + 1
+end
+return {1, count, ttl}
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of charging (or looking at) one budget."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # epoch seconds at which the budget is full again
+    retry_after: int  # seconds to wait when not allowed
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+
+
+def _decision(rate: Rate, allowed: bool, count: int, ms_left: float) -> Decision:
+    seconds_left = max(ms_left, 0) / 1000
+    return Decision(
+        allowed=allowed,
+        limit=rate.limit,
+        remaining=max(rate.limit - count, 0),
+        reset=math.ceil(time.time() + seconds_left),
+        retry_after=0 if allowed else max(math.ceil(seconds_left), 1),
+    )
+
+
+class LocalBudgets:
+    """The same fixed windows in this process's memory: the embedded default, and the fallback while Redis is down."""
+
+    PRUNE_ABOVE = 10_000
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[float, int]] = {}  # key -> (window end, monotonic seconds; count)
+
+    def apply(self, key: str, rate: Rate, consume: bool) -> tuple[bool, int, float]:
+        now = time.monotonic()
+        with self._lock:
+            ends, count = self._windows.get(key, (0.0, 0))
+            if ends <= now:
+                ends, count = now + rate.period, 0
+            allowed = count < rate.limit
+            if allowed and consume:
+                count += 1
+                if len(self._windows) >= self.PRUNE_ABOVE:
+                    self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
+                self._windows[key] = (ends, count)
+            return allowed, count, (ends - now) * 1000
+
+    def clear(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+
+local_budgets = LocalBudgets()
+_script = None
+_redis_retry_at = 0.0
+_last_warning_at = -math.inf
+
+
+def _redis():
+    """The raw Redis client behind the cache, or ``None`` on the local-memory cache."""
+    try:
+        return get_redis_connection("default")
+    except NotImplementedError:
+        return None
+
+
+def _apply(key: str, rate: Rate, consume: bool) -> Decision:
+    global _script, _redis_retry_at, _last_warning_at
+    full_key = f"{KEY_PREFIX}{key}:{rate.period}"
+    client = _redis() if time.monotonic() >= _redis_retry_at else None
+    if client is not None:
+        try:
+            if _script is None:
+                _script = client.register_script(FIXED_WINDOW_LUA)
+            allowed, count, ms_left = _script(
+                keys=[full_key], args=[rate.limit, rate.period * 1000, int(consume)], client=client
+            )
+            return _decision(rate, bool(allowed), int(count), float(ms_left))
+        except (RedisError, OSError) as exc:
+            # Fail open: keep serving on this process's own counts rather than fail every request.
+            now = time.monotonic()
+            _redis_retry_at = now + REDIS_RETRY_SECONDS
+            if now - _last_warning_at >= WARNING_INTERVAL_SECONDS:
+                _last_warning_at = now
+                logger.warning("Rate limits: Redis is unreachable (%s); counting per process meanwhile.", exc)
+    allowed, count, ms_left = local_budgets.apply(full_key, rate, consume)
+    return _decision(rate, allowed, count, ms_left)
+
+
+def hit(key: str, rate: Rate) -> Decision:
+    """Charge one request to the budget ``key`` (e.g. ``"login:203.0.113.7"``); refused once ``rate`` is spent."""
+    return _apply(key, rate, consume=True)
+
+
+def peek(key: str, rate: Rate) -> Decision:
+    """Whether the budget ``key`` still has room, without charging it."""
+    return _apply(key, rate, consume=False)
+
+
+def client_address(request) -> str:
+    """The client's address: ``REMOTE_ADDR``, or with ``ELBIA_TRUSTED_PROXY_COUNT`` = N > 0 the address the
+    outermost of N trusted proxies put in ``X-Forwarded-For``."""
+    meta = request.META
+    address = meta.get("REMOTE_ADDR", "")
+    proxies = settings.ELBIA_TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            address = forwarded[-proxies]
+    return address
+
+
+def client_ip(request) -> str:
+    """The identity a client's address is budgeted under: IPv6 clients are grouped by /64."""
+    address = client_address(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+@functools.lru_cache(maxsize=256)
+def _token_rate(text: str) -> Rate | None:
+    try:
+        return parse_rate(text)
+    except ValueError:
+        logger.warning("API token rate limit %r is invalid; using ELBIA_RATE_LIMIT.", text)
+        return None
+
+
+def _record(request, decision: Decision) -> None:
+    """Keep the decision on the Django request: RateLimitHeadersMiddleware turns it into headers."""
+    getattr(request, "_request", request).elbia_rate_limit = decision
+
+
+def _charged(request) -> bool:
+    return hasattr(getattr(request, "_request", request), "elbia_rate_limit")
+
+
+class TokenRateThrottle(BaseThrottle):
+    """The /v1 budget: per API token family (its own limit or ``ELBIA_RATE_LIMIT``), per client IP without a token."""
+
+    def allow_request(self, request, view) -> bool:
+        # Authentication has run unless the request failed before it (a 406): then it counts for its IP.
+        context = request.auth if hasattr(request, "_auth") else None
+        rate = settings.ELBIA_RATE_LIMIT
+        if context is not None:
+            rate = (context.rate_limit and _token_rate(context.rate_limit)) or rate
+            identity = f"token:{context.token_family}" if context.token_family else f"at:{context.access_token_id}"
+        else:
+            identity = f"ip:{client_ip(request)}"
+        self.decision = hit(identity, rate)
+        _record(request, self.decision)
+        return self.decision.allowed
+
+    def wait(self) -> int:
+        return self.decision.retry_after
+
+
+def charge_stopped_request(exc: Exception, context: dict) -> Exception:
+    """Charge a request that authentication or scope checks stopped before DRF's throttles ran (401, 403, ...).
+
+    Every /v1 request then counts once and carries the headers; an identity over
+    its budget gets the 429 instead of the original error.
+    """
+    request, view = context.get("request"), context.get("view")
+    if request is None or view is None or _charged(request):
+        return exc
+    for throttle in view.get_throttles():
+        if not throttle.allow_request(request, view):
+            return exceptions.Throttled(wait=throttle.wait())
+    return exc
+
+
+def _auth_rate() -> Rate:
+    return settings.ELBIA_AUTH_RATE_LIMIT
+
+
+def check_bad_token_budget(request) -> None:
+    """Before a token's database lookup: refuse (429) a client IP that has sent too many bad tokens lately."""
+    decision = peek(f"badtoken:{client_ip(request)}", _auth_rate())
+    if not decision.allowed:
+        _record(request, decision)
+        raise exceptions.Throttled(wait=decision.retry_after)
+
+
+def record_bad_token(request) -> None:
+    """Count a token that was looked up and refused against its client IP."""
+    hit(f"badtoken:{client_ip(request)}", _auth_rate())
+
+
+def ip_rate_limited(scope: str, methods: tuple[str, ...] = ("POST",)):
+    """Decorate a plain Django view so its ``methods`` are budgeted per client IP (``ELBIA_AUTH_RATE_LIMIT``).
+
+    Over the budget the view is not called: ``429 rate_limited`` with ``Retry-After``.
+    """
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return view(request, *args, **kwargs)
+            decision = hit(f"{scope}:{client_ip(request)}", _auth_rate())
+            if decision.allowed:
+                response = view(request, *args, **kwargs)
+            else:
+                from elbia.api.errors import RATE_LIMITED, json_error
+
+                response = json_error(429, "rate_limited", RATE_LIMITED, {"Retry-After": str(decision.retry_after)})
+            for name, value in decision.headers().items():
+                response[name] = value
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the ``X-RateLimit-*`` headers of the request's budget to its response, whatever the status."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        decision = getattr(request, "elbia_rate_limit", None)
+        if decision is not None:
+            for name, value in decision.headers().items():
+                response.setdefault(name, value)
+        return response
