@@ -9,6 +9,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from elbia.api.idempotency import idempotent
 from elbia.api.ids import is_public_id
 from elbia.api.views import AccountScopedViewSet
 from functions import services
@@ -79,6 +80,7 @@ class FunctionViewSet(AccountScopedViewSet):
     def retrieve(self, request, id: str):
         return self.render(self.get_object())
 
+    @idempotent
     def create(self, request):
         serializer = FunctionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from elbia.accounts.models import IdempotencyRecord
 from elbia.audit.models import AuditEvent
 from functions.models import Function, FunctionStatus, FunctionTag
 from resources.models import Resource, ResourceStatus, ResourceType
@@ -479,6 +480,17 @@ class TestCreate:
         )
         assert "valid Unicode" in invalid_request(response)["environment"][0]
 
+    def test_idempotency_key(self, api):
+        body = NEW | {"environment": {"API_KEY": SECRET}}
+        first = post(api, body, HTTP_IDEMPOTENCY_KEY="deploy-1")
+        retry = post(api, body, HTTP_IDEMPOTENCY_KEY="deploy-1")
+        assert (first.status_code, retry.status_code, retry["Idempotent-Replayed"]) == (201, 201, "true")
+        assert retry.content == first.content and retry["Location"] == first["Location"]
+        assert Function.objects.count() == 1
+        error_of(post(api, NEW | {"name": "other"}, HTTP_IDEMPOTENCY_KEY="deploy-1"), 422, "idempotency_key_reused")
+        stored = json.dumps(list(IdempotencyRecord.objects.values()), default=str)
+        assert first.json()["id"] in stored and SECRET not in stored  # a fingerprint of the body, never the body
+
     def test_audited_with_field_names_only(self, api):
         body = post(api, NEW | {"environment": {"API_KEY": SECRET}}).json()
         event = AuditEvent.objects.get(action="function.create")
@@ -717,3 +729,10 @@ class TestEnvironmentValuesNeverShown:
     def test_resource_expand_nests_the_function_object(self, api, function):
         body = api.get(f"/v1/resources/{function.resource.public_id}", {"expand": "function"}).json()
         assert body["function"] == api.get(detail(function)).json()
+
+
+def test_functions_on_a_deprecated_runtime_keep_working(api, account):
+    legacy = FunctionFactory(account=account, runtime="Node.js 18")
+    body = patch(api, legacy, {"handler": "src/main.handler"}).json()
+    assert (body["runtime"], body["handler"], body["status"]) == ("Node.js 18", "src/main.handler", "deploying")
+    assert ids(api.get(LIST, {"runtime": "Node.js 18"})) == [legacy.public_id]
