@@ -228,6 +228,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "elbia.accounts.tasks.purge_expired_idempotency_records",
         "schedule": crontab(minute=41),
     },
+    # Early every day (UTC): invoices still missing for closed months; late on the 1st's first hour so
+    # that the data plane's last events of the month arrive first.
+    "generate-missing-invoices": {
+        "task": "billing.tasks.generate_missing_invoices",
+        "schedule": crontab(minute=0, hour=1),
+    },
 }
 
 # --- OAuth 2.0 (django-oauth-toolkit) ---------------------------------------------

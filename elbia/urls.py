@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("invoices/", include("billing.urls")),
     path("login/", dashboard_views.LoginView.as_view(), name="login"),
     path("logout/", dashboard_views.LogoutView.as_view(), name="logout"),
     path("signup/", dashboard_views.signup, name="signup"),

@@ -19,7 +19,7 @@ from elbia.accounts.models import Account
 from elbia.api.exceptions import Conflict
 from elbia.api.ids import is_public_id
 from resources.models import LIVE_STATUSES, Resource, ResourceStatus, ResourceType
-from resources.validators import DEFAULT_VPC_NAME, validate_instance_type, validate_region
+from resources.validators import DEFAULT_VPC_NAME, validate_instance_type, validate_region, validate_vpc_name
 
 DEFAULT_VPC_CIDR = "172.31.0.0/16"  # what AWS gives every region's default VPC
 VPC_CIDR = "10.0.0.0/16"
@@ -99,6 +99,7 @@ def _new_vpc(*, account: Account, region: str, name: str, cidr_block: str, tags:
 def vpc_create(*, account: Account, region: str, name: str, cidr_block: str = "", tags: dict | None = None) -> Resource:
     """Create a VPC (pending) and queue its provisioning; names are unique per account and region (409)."""
     _check("region", validate_region, region)
+    _check("name", validate_vpc_name, name)
     if _vpc_name_taken(account=account, region=region, name=name):
         raise _vpc_conflict(region, name)
     return _new_vpc(
@@ -253,17 +254,20 @@ def resource_update(*, resource: Resource, name: str = _UNSET, tags: dict | None
     if resource.status == ResourceStatus.DELETED:
         raise Conflict(f"Resource {resource.public_id} is deleted.")
     fields = ["updated_at"]
-    if name is not _UNSET and name != resource.name:
-        if resource.type == ResourceType.VPC and _vpc_name_taken(
-            account=resource.account, region=resource.region, name=name, exclude_pk=resource.pk
-        ):
-            raise _vpc_conflict(resource.region, name)
+    renamed = name is not _UNSET and name != resource.name
+    if renamed:
         resource.name = name
         fields.append("name")
     if tags is not _UNSET:
         resource.tags = tags or {}
         fields.append("tags")
     _clean(resource)
+    if (
+        renamed
+        and resource.type == ResourceType.VPC
+        and _vpc_name_taken(account=resource.account, region=resource.region, name=name, exclude_pk=resource.pk)
+    ):
+        raise _vpc_conflict(resource.region, name)
     try:
         with transaction.atomic():
             resource.save(update_fields=fields)

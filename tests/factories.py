@@ -1,6 +1,9 @@
 """factory_boy factories shared by the whole suite."""
 
+import datetime
+
 import factory
+from django.utils import timezone
 
 from elbia.accounts.models import Account, User
 
@@ -36,7 +39,7 @@ class ResourceFactory(factory.django.DjangoModelFactory):
     type = "compute"
     name = factory.Sequence(lambda n: f"server-{n}")
     region = "us-east-1"
-    instance_type = "t2.micro"
+    instance_type = "t3.micro"
     status = "active"
 
 
@@ -49,3 +52,34 @@ class FunctionFactory(factory.django.DjangoModelFactory):
     runtime = "Node.js 20"
     handler = "index.handler"
     status = "active"
+    memory_mb = 128
+    resource = factory.SubFactory(
+        ResourceFactory,
+        account=factory.SelfAttribute("..account"),
+        type="function",
+        instance_type="",
+        memory_mb=factory.SelfAttribute("..memory_mb"),
+    )
+
+
+class PriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.Price"
+
+    kind = "request"
+    instance_type = ""
+    unit_price = "0.20"
+    currency = "USD"
+    effective_from = datetime.date(2020, 1, 1)
+
+
+class UsageEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.UsageEvent"
+
+    function = factory.SubFactory(FunctionFactory)
+    account = factory.SelfAttribute("function.account")
+    event_id = factory.Sequence(lambda n: f"event-{n}")
+    timestamp = factory.LazyFunction(timezone.now)
+    duration_ms = 100
+    memory_mb = factory.SelfAttribute("function.memory_mb")

@@ -35,7 +35,6 @@ from elbia.accounts.services import account_create, token_issue, token_revoke
 from elbia.accounts.throttling import attempt_count
 from elbia.api.throttling import client_ip
 from functions.selectors import function_list
-from resources.catalog import INSTANCE_TYPES
 from resources.selectors import resource_list
 
 PAGE_SIZE = 50
@@ -167,14 +166,6 @@ def _filtered_list(request, *, form, select, template: str, section: str, decora
     return render(request, template, context)
 
 
-def _with_memory(resource) -> None:
-    """The memory a resource has, as the API shows it (``"1024MB"``): from the function or the instance type."""
-    memory_mb = resource.memory_mb
-    if memory_mb is None and resource.instance_type in INSTANCE_TYPES:
-        memory_mb = INSTANCE_TYPES[resource.instance_type].memory_mb
-    resource.memory = f"{memory_mb}MB" if memory_mb else ""
-
-
 @dashboard_page
 def resources(request):
     """The account's resources, filtered by status, type and region, 50 per page."""
@@ -188,7 +179,6 @@ def resources(request):
         select=select,
         template="resources/list.html",
         section="resources",
-        decorate=_with_memory,
     )
 
 

@@ -1,5 +1,6 @@
 """Input and output shapes of /v1/resources (input and output differ, so they are separate serializers)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -70,8 +71,8 @@ class ResourceCreateSerializer(StrictSerializer):
     def _collect(errors: dict, field: str, validate, value) -> None:
         try:
             validate(value)
-        except Exception as error:  # a Django ValidationError
-            errors[field] = list(getattr(error, "messages", [str(error)]))
+        except DjangoValidationError as error:
+            errors[field] = error.messages
 
 
 class ResourceUpdateSerializer(StrictSerializer):

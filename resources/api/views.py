@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from elbia.api.idempotency import idempotent
 from elbia.api.ids import is_public_id
 from elbia.api.schema import ErrorSerializer
 from elbia.api.views import AccountScopedViewSet, parse_expand
@@ -133,6 +134,7 @@ class ResourceViewSet(AccountScopedViewSet):
     def retrieve(self, request, id: str):
         return self.render(self.get_object())
 
+    @idempotent
     def create(self, request):
         serializer = ResourceCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -40,7 +40,8 @@ def test_home_counts_only_the_accounts_objects(
     with django_assert_num_queries(6):
         page = signed_in.get("/").content.decode()
     stats = re.findall(r'stat-value">(\d+)</span>\s*<span class="stat-detail">(\d+) active', page)
-    assert stats == [("3", "2"), ("4", "0"), ("3", "1")]  # live resources, functions, the user's tokens
+    # live resources (each function brings its backing resource), functions, the user's tokens
+    assert stats == [("7", "6"), ("4", "0"), ("3", "1")]
 
 
 def test_resources_page_shows_only_the_accounts_resources(signed_in, account, other_user):

@@ -157,7 +157,7 @@ def test_resources_and_functions_overviews(page, user, artifacts):
     log_in(page, user.username)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Resources").click()
     table = page.locator("#resource-table")
-    expect(table.locator("tbody tr")).to_have_count(3)
+    expect(table.locator("tbody tr")).to_have_count(4)  # the function's backing resource included
     expect(table).not_to_contain_text("not-mine")
     page.screenshot(path=artifacts / "resources.png", full_page=True)
 

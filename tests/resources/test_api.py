@@ -541,3 +541,17 @@ class TestDelete:
         )
         error = error_of(api.delete(detail(resource)), 409, "conflict")
         assert "delete the function" in error["message"]
+
+
+class TestIdempotency:
+    def test_a_retry_with_the_same_key_creates_nothing(self, api):
+        first = post(api, COMPUTE, HTTP_IDEMPOTENCY_KEY="create-web-1")
+        again = post(api, COMPUTE, HTTP_IDEMPOTENCY_KEY="create-web-1")
+        assert first.status_code == again.status_code == 201
+        assert again["Idempotent-Replayed"] == "true"
+        assert again.json() == first.json() and again["Location"] == first["Location"]
+        assert Resource.objects.filter(type="compute").count() == 1
+
+    def test_the_same_key_with_another_body_is_422(self, api):
+        post(api, COMPUTE, HTTP_IDEMPOTENCY_KEY="k1")
+        error_of(post(api, {**COMPUTE, "name": "other"}, HTTP_IDEMPOTENCY_KEY="k1"), 422, "idempotency_key_reused")

@@ -12,7 +12,7 @@ from resources.models import Resource, ResourceStatus
 from resources.tasks import provision_resource
 from tests.resources.providers import CountingProvider
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 LIST = "/v1/resources"
 TIMEOUT = 20

@@ -86,13 +86,21 @@ class TestVpcs:
         again = services.vpc_create(account=vpc.account, region=vpc.region, name=vpc.name)
         assert again.pk != vpc.pk
 
+    @pytest.mark.parametrize("name", ["bad\x00name", "", "RES_0123456789"])
+    def test_invalid_names_are_refused_before_any_query_can_fail(self, account, vpc, name):
+        with pytest.raises(ValidationError) as raised:
+            services.vpc_create(account=account, region="us-east-1", name=name)
+        assert list(raised.value.message_dict) == ["name"]
+        with pytest.raises(ValidationError):
+            services.resource_update(resource=vpc, name=name)
+
     def test_rename_to_a_taken_name(self, vpc):
         other = services.vpc_create(account=vpc.account, region=vpc.region, name="other")
         with pytest.raises(Conflict):
             services.resource_update(resource=other, name=vpc.name)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_first_uses_create_one_default_vpc(account):
     """Eight requests racing to use the region's default VPC for the first time share one VPC."""
     barrier = threading.Barrier(8)
@@ -118,7 +126,7 @@ def test_concurrent_first_uses_create_one_default_vpc(account):
     assert Resource.objects.filter(account=account, vpc=vpcs.get()).count() == 8
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_deleting_a_vpc_waits_for_a_creation_in_flight(account):
     """A VPC deletion that races a creation in the VPC sees the new member and refuses (409)."""
     vpc = VpcFactory(account=account, name="net")

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from billing.demo import seed_billing_demo
 from elbia.accounts.models import User
 from elbia.accounts.services import account_create, token_issue
 from functions.models import Function
@@ -27,6 +28,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Created the demo account (dashboard login: {DEMO_USERNAME} / {DEMO_PASSWORD}).")
         self.seed_resources(user.account)
         self.seed_functions(user.account)
+        invoice = seed_billing_demo(account=user.account)
+        self.stdout.write(f"Usage metered; invoice {invoice.public_id} ({invoice.amount}) for the month just ended.")
         issued = token_issue(user=user, scopes=list(settings.SCOPES), name="Demo token")
         base = options["base_url"].rstrip("/")
         self.stdout.write("")

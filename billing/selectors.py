@@ -1,0 +1,303 @@
+"""Reads for billing: the price book, metered usage and what it costs, daily usage, invoices.
+
+One computation serves /v1/usage, the invoices and the dashboard: ``usage_for_accounts``
+aggregates the month's function executions in SQL (two aggregate queries for any number
+of accounts and events), meters compute resources from their lifecycle timestamps, and
+prices both with the month's price book. Money is rounded once, to whole cents, per line.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import Cast, TruncDate
+from django.utils import timezone
+
+from billing.models import Invoice, InvoiceQuerySet, Price, PriceKind, UsageEvent
+from billing.money import CURRENCY, line_amount_cents
+from billing.periods import current_month, format_month, month_bounds, month_end
+from elbia.accounts.models import Account
+from resources.catalog import INSTANCE_TYPES
+from resources.models import Resource, ResourceType
+
+MB_MS_PER_GB_SECOND = 1024 * 1000
+SECONDS_PER_HOUR = 3600
+REQUESTS_PER_PRICE_UNIT = 1_000_000
+# A compute resource that was active for less than this is billed this much (as EC2 bills Linux instances).
+MINIMUM_INSTANCE_SECONDS = 60
+DISPLAY_QUANTITY = Decimal("0.000001")
+
+# Megabyte-milliseconds of one execution, computed in 64 bits (two 32-bit columns would overflow).
+MB_MS = ExpressionWrapper(Cast(F("duration_ms"), BigIntegerField()) * F("memory_mb"), output_field=BigIntegerField())
+
+
+class PriceMissing(LookupError):
+    """The price book has no price for a kind of usage in a month: the month cannot be priced."""
+
+    def __init__(self, month: date, what: str):
+        self.month, self.what = month, what
+        super().__init__(f"No price for {what} applies to {format_month(month)}.")
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    """The prices that apply to one month: the latest ``effective_from`` on or before it, per kind."""
+
+    month: date
+    request: Decimal | None
+    gb_second: Decimal | None
+    instance_hour: dict[str, Decimal]
+
+    def price(self, kind: str, instance_type: str = "") -> Decimal:
+        value = self.instance_hour.get(instance_type) if kind == PriceKind.INSTANCE_HOUR else getattr(self, kind)
+        if value is None:
+            raise PriceMissing(self.month, f"instance type {instance_type!r}" if instance_type else kind)
+        return value
+
+
+def price_book_for_month(*, month: date) -> PriceBook:
+    """The month's price book, in one query."""
+    latest: dict[tuple[str, str], Decimal] = {}
+    rows = Price.objects.filter(effective_from__lte=month, currency=CURRENCY).order_by(
+        "kind", "instance_type", "-effective_from"
+    )
+    for kind, instance_type, unit_price in rows.values_list("kind", "instance_type", "unit_price"):
+        latest.setdefault((kind, instance_type), unit_price)
+    return PriceBook(
+        month=month,
+        request=latest.get((PriceKind.REQUEST, "")),
+        gb_second=latest.get((PriceKind.GB_SECOND, "")),
+        instance_hour={key[1]: value for key, value in latest.items() if key[0] == PriceKind.INSTANCE_HOUR},
+    )
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One priced line: the same shape in /v1/usage's breakdown and on an invoice."""
+
+    kind: str
+    instance_type: str
+    description: str
+    quantity: Decimal  # rounded to 6 places for display; the amount comes from the exact quantity
+    unit: str
+    unit_price: Decimal
+    price_unit: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class MeteredUsage:
+    """An account's raw usage in a month, before pricing."""
+
+    executions: int = 0
+    mb_ms: int = 0  # sum of duration_ms * memory_mb over the month's executions: exact
+    instance_seconds: dict[str, int] = field(default_factory=dict)  # billed seconds per instance type
+
+
+@dataclass(frozen=True)
+class Usage:
+    """An account's priced usage in a month: what /v1/usage shows and what the invoice bills."""
+
+    month: date
+    total_executions: int
+    gigabyte_seconds: Decimal  # exact
+    lines: tuple[UsageLine, ...]
+    currency: str = CURRENCY
+
+    @property
+    def cost_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+    @property
+    def gigabyte_hours(self) -> Decimal:
+        return self.gigabyte_seconds / SECONDS_PER_HOUR
+
+
+def usage_for_month(*, account: Account, month: date, now: datetime | None = None) -> Usage:
+    """The account's priced usage for ``month`` (the current month: up to ``now``)."""
+    return usage_for_accounts(account_ids=[account.id], month=month, now=now)[account.id]
+
+
+def usage_for_accounts(
+    *, account_ids: Iterable[int], month: date, now: datetime | None = None, prices: PriceBook | None = None
+) -> dict[int, Usage]:
+    """Priced usage of many accounts for one month, in a constant number of queries."""
+    account_ids = list(account_ids)
+    now = now or timezone.now()
+    prices = prices or price_book_for_month(month=month)
+    metered = metered_usage(account_ids=account_ids, month=month, now=now)
+    return {account_id: price_usage(metered[account_id], month=month, prices=prices) for account_id in account_ids}
+
+
+def metered_usage(*, account_ids: list[int], month: date, now: datetime) -> dict[int, MeteredUsage]:
+    """Executions, MB-milliseconds and billed instance-seconds per account for ``month``: two queries."""
+    start, end = month_bounds(month)
+    events = (
+        UsageEvent.objects.filter(account_id__in=account_ids, timestamp__gte=start, timestamp__lt=end)
+        .values("account_id")
+        .annotate(executions=Count("id"), mb_ms=Sum(MB_MS))
+        .order_by()
+    )
+    totals = {row["account_id"]: (row["executions"], int(row["mb_ms"] or 0)) for row in events}
+    seconds = instance_seconds(account_ids=account_ids, month=month, now=now)
+    result = {}
+    for account_id in account_ids:
+        executions, mb_ms = totals.get(account_id, (0, 0))
+        result[account_id] = MeteredUsage(
+            executions=executions, mb_ms=mb_ms, instance_seconds=seconds.get(account_id, {})
+        )
+    return result
+
+
+def instance_seconds(*, account_ids: list[int], month: date, now: datetime) -> dict[int, dict[str, int]]:
+    """Billed seconds in ``active`` per account and instance type for ``month``: one query.
+
+    A compute resource is active from ``provisioned_at`` until the first of ``deleting_started_at``,
+    ``deleted_at`` and ``failed_at`` (or ``now``). Each started second is billed: the span's start is
+    rounded down and its end up to whole seconds, then clipped to the month, so a resource running
+    across months is billed exactly once for every second. A span shorter than a minute is billed a
+    minute, in the month it started. There is one row per resource here, never one per event.
+    """
+    start, end = month_bounds(month)
+    rows = (
+        Resource.objects.filter(
+            account_id__in=account_ids, type=ResourceType.COMPUTE, provisioned_at__isnull=False, provisioned_at__lt=end
+        )
+        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=start))
+        .values_list("account_id", "instance_type", "provisioned_at", "deleting_started_at", "deleted_at", "failed_at")
+    )
+    seconds: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for account_id, instance_type, provisioned_at, *stops in rows:
+        active_from = _floor_second(provisioned_at)
+        active_to = min([stop for stop in stops if stop is not None and stop >= provisioned_at] + [now])
+        active_to = _ceil_second(max(active_to, provisioned_at))
+        if active_to - active_from < timedelta(seconds=MINIMUM_INSTANCE_SECONDS):
+            billed = MINIMUM_INSTANCE_SECONDS if start <= provisioned_at < end else 0
+        else:
+            billed = max(int((min(active_to, end) - max(active_from, start)).total_seconds()), 0)
+        if billed:
+            seconds[account_id][instance_type] += billed
+    return {account_id: dict(by_type) for account_id, by_type in seconds.items()}
+
+
+def _floor_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usage:
+    """Price metered usage with the month's price book: each line's amount is rounded to cents once.
+
+    The two function lines are always there (at zero when nothing ran); an instance type has a line
+    when it ran. Usage the price book cannot price raises ``PriceMissing`` (nothing is billed at an
+    invented price); a zero line without a price is left out.
+    """
+    gigabyte_seconds = Decimal(metered.mb_ms) / MB_MS_PER_GB_SECOND
+    lines = []
+    if metered.executions or prices.request is not None:
+        unit_price = prices.price(PriceKind.REQUEST)
+        lines.append(
+            UsageLine(
+                kind=PriceKind.REQUEST,
+                instance_type="",
+                description="Function requests",
+                quantity=Decimal(metered.executions),
+                unit="requests",
+                unit_price=unit_price,
+                price_unit="1M requests",
+                amount_cents=line_amount_cents(metered.executions, unit_price, per=REQUESTS_PER_PRICE_UNIT),
+            )
+        )
+    if metered.mb_ms or prices.gb_second is not None:
+        unit_price = prices.price(PriceKind.GB_SECOND)
+        lines.append(
+            UsageLine(
+                kind=PriceKind.GB_SECOND,
+                instance_type="",
+                description="Function duration",
+                quantity=_for_display(gigabyte_seconds),
+                unit="GB-seconds",
+                unit_price=unit_price,
+                price_unit="GB-second",
+                amount_cents=line_amount_cents(metered.mb_ms, unit_price, per=MB_MS_PER_GB_SECOND),
+            )
+        )
+    for instance_type in sorted(metered.instance_seconds, key=_catalog_order):
+        seconds = metered.instance_seconds[instance_type]
+        unit_price = prices.price(PriceKind.INSTANCE_HOUR, instance_type)
+        lines.append(
+            UsageLine(
+                kind=PriceKind.INSTANCE_HOUR,
+                instance_type=instance_type,
+                description=f"Compute instances ({instance_type})",
+                quantity=_for_display(Decimal(seconds) / SECONDS_PER_HOUR),
+                unit="hours",
+                unit_price=unit_price,
+                price_unit="hour",
+                amount_cents=line_amount_cents(seconds, unit_price, per=SECONDS_PER_HOUR),
+            )
+        )
+    return Usage(
+        month=month, total_executions=metered.executions, gigabyte_seconds=gigabyte_seconds, lines=tuple(lines)
+    )
+
+
+def _for_display(quantity: Decimal) -> Decimal:
+    return quantity.quantize(DISPLAY_QUANTITY, rounding=ROUND_HALF_UP)
+
+
+_CATALOG_POSITION = {name: position for position, name in enumerate(INSTANCE_TYPES)}
+
+
+def _catalog_order(instance_type: str) -> tuple[int, str]:
+    return _CATALOG_POSITION.get(instance_type, len(_CATALOG_POSITION)), instance_type
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """Function usage on one UTC day, for the dashboard's chart."""
+
+    day: date
+    executions: int
+    gigabyte_hours: Decimal
+
+
+def usage_daily(*, account: Account, month: date, now: datetime | None = None) -> list[DailyUsage]:
+    """Executions and GB-hours for each day of ``month`` (up to today in the current month): one query."""
+    start, end = month_bounds(month)
+    rows = (
+        UsageEvent.objects.for_account(account)
+        .filter(timestamp__gte=start, timestamp__lt=end)
+        .annotate(day=TruncDate("timestamp", tzinfo=UTC))
+        .values("day")
+        .annotate(executions=Count("id"), mb_ms=Sum(MB_MS))
+        .order_by()
+    )
+    by_day = {row["day"]: (row["executions"], int(row["mb_ms"] or 0)) for row in rows}
+    last_day = month_end(month)
+    if month == current_month(now):
+        last_day = min(last_day, (now or timezone.now()).astimezone(UTC).date())
+    days = []
+    day = month
+    while day <= last_day:
+        executions, mb_ms = by_day.get(day, (0, 0))
+        days.append(
+            DailyUsage(
+                day=day,
+                executions=executions,
+                gigabyte_hours=Decimal(mb_ms) / (MB_MS_PER_GB_SECOND * SECONDS_PER_HOUR),
+            )
+        )
+        day += timedelta(days=1)
+    return days
+
+
+def invoice_list(*, account: Account) -> InvoiceQuerySet:
+    """The account's invoices, newest period first."""
+    return Invoice.objects.for_account(account).order_by("-period", "-id")

@@ -1,0 +1,46 @@
+"""Billing's background work: invoice PDFs and the daily invoice job (fanned out in chunks of accounts)."""
+
+import logging
+from datetime import date
+
+from celery import shared_task
+
+from billing.services import INVOICE_CHUNK_SIZE, invoice_ensure_pdf, invoice_generate_missing, invoice_queue_stale_pdfs
+from elbia.accounts.models import Account
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def render_invoice_pdfs(invoice_ids: list[int]) -> None:
+    """Render and store invoices' PDFs unless the stored ones are current (so running twice is harmless)."""
+    for invoice_id in invoice_ids:
+        invoice_ensure_pdf(invoice_id=invoice_id)
+
+
+@shared_task
+def generate_missing_invoices(today: str | None = None) -> int:
+    """The daily beat job: one task per chunk of accounts creates whatever invoices are missing.
+
+    Whatever a lost or killed chunk left undone, the next day's run does; chunks running twice
+    or at once create nothing twice. Also re-queues PDFs whose rendering message was lost.
+    """
+    last_id, chunks = 0, 0
+    while ids := list(
+        Account.objects.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:INVOICE_CHUNK_SIZE]
+    ):
+        last_id = ids[-1]
+        generate_invoices_for_accounts.delay(ids, today)
+        chunks += 1
+    stale = invoice_queue_stale_pdfs()
+    logger.info("Queued %s invoice chunks and %s stale PDFs", chunks, stale)
+    return chunks
+
+
+@shared_task
+def generate_invoices_for_accounts(account_ids: list[int], today: str | None = None) -> None:
+    """Create the missing invoices of these accounts (one chunk of the daily job)."""
+    run = invoice_generate_missing(
+        today=date.fromisoformat(today) if today else None, account_ids=account_ids, chunk_size=len(account_ids)
+    )
+    logger.info("Invoices for %s accounts: %s", len(account_ids), run)
