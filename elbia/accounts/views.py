@@ -224,7 +224,7 @@ def functions(request):
 
 
 def _requested_month(request):
-    """The ``?month=YYYY-MM`` asked for (default: the current month, UTC) and an error message, as /v1/usage checks it."""
+    """The ``?month=YYYY-MM`` asked for (default: this month, UTC) and an error message; checked as /v1/usage does."""
     today = current_month()
     raw = request.GET.get("month")
     if raw is None:

@@ -46,7 +46,7 @@ class DayLabel:
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10^k that is at least ``value`` (the top of the y axis); 1 for nothing."""
+    """The smallest of 1, 2, 2.5, 5 times 10^k that is at least ``value`` (the top of the y axis); 1 for nothing."""
     if value <= 0:
         return 1
     magnitude = 10 ** math.floor(math.log10(value))
