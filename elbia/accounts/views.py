@@ -284,7 +284,8 @@ def invoices(request):
     page = _page(request, invoice_list(account=request.account))
     for invoice in page.object_list:
         invoice.pdf_url = invoice_pdf_url(invoice.public_id, request=request)
-    return render(request, "billing/invoices.html", {"section": "invoices", "page": page})
+    context = {"section": "invoices", "page": page, "link_minutes": max(int(settings.ELBIA_PDF_LINK_SECONDS // 60), 1)}
+    return render(request, "billing/invoices.html", context)
 
 
 @dashboard_page

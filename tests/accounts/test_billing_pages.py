@@ -3,6 +3,7 @@
 import html
 import re
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -90,7 +91,8 @@ def assert_same_as_api(page: str, body: dict) -> None:
         assert shown.replace(",", "") == f"{line['quantity']} {line['unit']}"
     prices = cells(page, "usage-breakdown", "Unit price")
     for shown, line in zip(prices, breakdown, strict=True):
-        assert shown.replace(",", "") == f"${line['unit_price']} per {line['price_unit']}"
+        amount, per = shown.split(" per ")
+        assert Decimal(amount.lstrip("$").replace(",", "")) == Decimal(line["unit_price"]) and per == line["price_unit"]
     assert f'id="usage-total">{body["current_month_cost"]}<' in page
 
 
@@ -103,6 +105,7 @@ def test_a_closed_months_figures_are_the_apis(signed_in, api, march_usage):
     assert_same_as_api(page, body)
     assert figures(page) == {"total_executions": "7", "gigabytes_hour": "1.0 GBh", "current_month_cost": "$108.07"}
     assert "Compute instances (m5.large)" in page and "744 hours" in page and "$71.42" in page
+    assert "$2,500.00 per 1M requests" in page and "$0.0104 per hour" in page and "$0.01 per GB-second" in page
     assert "March 2024" in page and "the whole month" in page
 
 

@@ -45,12 +45,21 @@ class DayLabel:
     label: str
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times 10^k that is at least ``value`` (the top of the y axis); 1 for nothing."""
+def nice_ceiling(value: float, *, whole: bool = False) -> float:
+    """The top of a y axis: the smallest "round" number at least ``value`` (1 for nothing).
+
+    Round means 1, 2, 2.5 or 5 times a power of ten; for counts (``whole``) a number whose half is
+    whole too, so the middle grid line never reads "12.5 executions".
+    """
     if value <= 0:
-        return 1
+        return 2 if whole else 1
     magnitude = 10 ** math.floor(math.log10(value))
-    return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if value <= step * magnitude * (1 + 1e-12))
+    if whole:
+        steps = (1, 2, 3, 4, 5, 6, 8, 10) if magnitude >= 10 else (2, 4, 6, 8, 10)
+        magnitude = max(magnitude, 1)
+    else:
+        steps = (1, 2, 2.5, 5, 10)
+    return next(step * magnitude for step in steps if value <= step * magnitude * (1 + 1e-12))
 
 
 def _number(value: float, *, decimals: int) -> str:
@@ -62,7 +71,7 @@ def _number(value: float, *, decimals: int) -> str:
 def usage_chart(days, metric: str, title: str, unit: str, decimals: int = 0):
     """A bar chart of ``metric`` (``executions`` or ``gigabyte_hours``) of each ``DailyUsage`` in ``days``."""
     values = [float(getattr(day, metric)) for day in days]
-    top = nice_ceiling(max(values, default=0))
+    top = nice_ceiling(max(values, default=0), whole=decimals == 0)
     slot = PLOT_WIDTH / max(len(days), 1)
     bar_width = round(slot * BAR_FILL, 2)
     bars = []
@@ -81,7 +90,7 @@ def usage_chart(days, metric: str, title: str, unit: str, decimals: int = 0):
             )
         )
     ticks = [
-        Tick(y=round(TOP + PLOT_HEIGHT * (1 - share), 2), label=_number(top * share, decimals=max(decimals, 2)))
+        Tick(y=round(TOP + PLOT_HEIGHT * (1 - share), 2), label=_number(top * share, decimals=max(decimals, 6)))
         for share in (0, 0.5, 1)
     ]
     day_labels = [
@@ -125,6 +134,15 @@ def yyyymm(month: date) -> str:
 def thousands(value) -> str:
     """``1234567`` -> ``"1,234,567"``."""
     return f"{int(value):,}"
+
+
+@register.filter
+def unit_price(value) -> str:
+    """A price per unit in dollars, with at least the cents: ``"0.2"`` -> ``"$0.20"``, ``"0.0104"`` -> ``"$0.0104"``."""
+    price = Decimal(str(value)).normalize()
+    if price.as_tuple().exponent > -2:
+        price = price.quantize(Decimal("0.01"))
+    return f"${price:,f}"
 
 
 @register.filter
