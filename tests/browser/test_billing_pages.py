@@ -97,4 +97,11 @@ def test_usage_and_invoices(page, user, settings, tmp_path, artifacts):
     expect(page.get_by_role("heading", name=f"Invoice {latest.public_id}")).to_be_visible()
     expect(page.locator("#invoice-lines")).to_contain_text("Function duration")
     expect(page.locator("#invoice-amount")).to_contain_text(latest.amount)
+
+    # On a phone: nothing wider than the screen (the charts scale, the tables become cards).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/usage/", "/billing/invoices/"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    page.screenshot(path=artifacts / "invoices-phone.png", full_page=True)
     assert page.console_errors == []  # no Content-Security-Policy violation
