@@ -54,7 +54,7 @@ def _clean(function: Function, *, extra: dict[str, list[str]] | None = None) -> 
         raise ValidationError(errors)
 
 
-def _sync_tags(function: Function) -> None:
+def function_sync_tags(*, function: Function) -> None:
     """Make the function's ``FunctionTag`` rows exactly its ``tags`` (two queries, whatever was there before)."""
     FunctionTag.objects.filter(function=function).exclude(tag__in=function.tags).delete()
     FunctionTag.objects.bulk_create(
@@ -113,7 +113,7 @@ def function_create(
         if _name_taken(account=account, name=name):
             raise _name_conflict(name) from None
         raise
-    _sync_tags(function)
+    function_sync_tags(function=function)
     _queue("deploy_function", function)
     return function
 
@@ -208,7 +208,7 @@ def function_update(
         _queue("deploy_function", function)
     function.save(update_fields=list(dict.fromkeys(fields)))
     if tags_changed:
-        _sync_tags(function)
+        function_sync_tags(function=function)
     return function
 
 

@@ -200,7 +200,7 @@ def resources(request):
 
 @dashboard_page
 def functions(request):
-    """The account's functions, filtered by status and region, 50 per page."""
+    """The account's functions, filtered by status, runtime, region and tag, 50 per page."""
     return _filtered_list(
         request,
         form=FunctionFilterForm(request.GET),
