@@ -1,14 +1,17 @@
-"""Functions in the admin: found by public ID, name, account or status; nothing edited by hand.
+"""Functions in the admin: found by public ID, name, account, status or runtime; nothing edited by hand.
 
 Listed like resources (ordered by id, filters that read no table, exact public-ID search); each page
-links to the function's resource and its audit events. Environment values are never shown: they may
-hold the customer's secrets (only their names are).
+links to the function's resource, usage and audit events. Environment values are never shown: they may
+hold the customer's secrets (only their names are). A failed deployment is retried through
+``function_retry_deploy``, which provisions the function's resource again first if that is what failed.
 """
 
 from django.contrib import admin
 
-from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links
-from functions.models import Function
+from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links, service_action
+from functions.models import Function, FunctionStatus
+from functions.runtimes import RUNTIMES
+from functions.services import function_retry_deploy
 from resources.catalog import REGIONS
 
 
@@ -18,6 +21,7 @@ class FunctionAdmin(ReadOnlyAdmin):
     list_select_related = ["account"]
     list_filter = [
         "status",
+        choices_filter("runtime", [(name, name) for name in RUNTIMES]),
         choices_filter("region", [(code, code) for code in REGIONS]),
         ("created_at", admin.DateFieldListFilter),
         AccountFilter,
@@ -45,11 +49,13 @@ class FunctionAdmin(ReadOnlyAdmin):
         "updated_at",
         "deployment_started",
         "deployed_at",
+        "failed_at",
         "deprecated_at",
         "deleted_at",
         "last_executed",
         "related",
     ]
+    actions = ["retry_deploy"]
 
     @admin.display(description="account", ordering="account__name")
     def account_link(self, function: Function) -> str:
@@ -71,3 +77,14 @@ class FunctionAdmin(ReadOnlyAdmin):
                 ("Usage events of this function", changelist_url("billing.usageevent", q=function.public_id)),
             ]
         )
+
+    @service_action(
+        description="Retry the failed deployment of the selected functions",
+        verb="retry_deploy",
+        changed_fields=["status"],
+    )
+    def retry_deploy(self, request, function: Function) -> bool:
+        if function.status in (FunctionStatus.CREATED, FunctionStatus.DEPLOYING):
+            return False  # already on its way
+        function_retry_deploy(function=function)
+        return True

@@ -19,7 +19,12 @@ from elbia.api.exceptions import Conflict
 from functions.models import Function, FunctionStatus, FunctionTag
 from functions.validators import validate_current_runtime
 from resources.models import ResourceStatus
-from resources.services import resource_create_for_function, resource_delete, resource_resize_for_function
+from resources.services import (
+    resource_create_for_function,
+    resource_delete,
+    resource_resize_for_function,
+    resource_retry_provisioning,
+)
 
 #: Changing any of these redeploys the function.
 CONFIG_FIELDS = ("handler", "memory_mb", "timeout_s", "environment")
@@ -246,4 +251,49 @@ def function_delete(*, function: Function) -> Function:
         update_fields=["status", "failure_reason", "failed_at", "lifecycle_task_id", "requeue_count", "updated_at"]
     )
     _queue("delete_function", function)
+    return function
+
+
+@transaction.atomic
+def function_retry_deploy(*, function: Function) -> Function:
+    """Deploy a failed function again, unchanged (staff action); its resource is provisioned again first if it failed.
+
+    Only a failed deployment is retried: a function that failed while being deleted (its resource's
+    teardown failed) is deleted again instead (409). The function goes back to ``deploying`` with a new
+    ``deployment_started`` and a cleared ``failure_reason``, and the deployment is queued; it waits for the
+    resource to be active, as a first deployment does.
+    """
+    function = Function.objects.select_for_update().get(pk=function.pk)
+    if function.status != FunctionStatus.FAILED:
+        raise Conflict(f"Only failed functions can be retried; {function.public_id} is {function.status}.")
+    resource = function.resource
+    if resource is not None:
+        if resource.deleting_started_at is not None or resource.status in (
+            ResourceStatus.DELETING,
+            ResourceStatus.DELETED,
+        ):
+            raise Conflict(
+                f"Function {function.public_id} failed while being deleted (its resource {resource.public_id} "
+                f"is {resource.status}); delete it again instead."
+            )
+        if resource.status == ResourceStatus.FAILED:
+            resource_retry_provisioning(resource=resource)
+    function.status = FunctionStatus.DEPLOYING
+    function.deployment_started = timezone.now()
+    function.failure_reason = ""
+    function.failed_at = None
+    function.lifecycle_task_id = ""
+    function.requeue_count = 0
+    function.save(
+        update_fields=[
+            "status",
+            "deployment_started",
+            "failure_reason",
+            "failed_at",
+            "lifecycle_task_id",
+            "requeue_count",
+            "updated_at",
+        ]
+    )
+    _queue("deploy_function", function)
     return function

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from elbia.api.exceptions import Conflict
 from functions import services
@@ -82,3 +83,43 @@ def test_environment_values_are_never_logged(api, account, caplog, eager_celery,
     assert f"Function {function_id}: deployment failed" in caplog.text
     assert SECRET not in caplog.text  # ...without any value
     assert Function.objects.get(public_id=function_id).environment == {"API_KEY": SECRET, "TOKEN": SECRET}
+
+
+class TestRetryDeploy:
+    def failed(self, account, **resource_state) -> Function:
+        function = FunctionFactory(account=account, status=FunctionStatus.FAILED, failure_reason="boom")
+        if resource_state:
+            Resource.objects.filter(pk=function.resource_id).update(**resource_state)
+        return function
+
+    def test_a_failed_deployment_is_queued_again(self, account, django_capture_on_commit_callbacks):
+        function = self.failed(account)
+        with django_capture_on_commit_callbacks() as queued:
+            services.function_retry_deploy(function=function)
+        function.refresh_from_db()
+        assert (function.status, function.failure_reason, function.failed_at) == (FunctionStatus.DEPLOYING, "", None)
+        assert function.deployment_started is not None
+        assert len(queued) == 1  # the deployment; its resource is active and stays so
+        assert Resource.objects.get(pk=function.resource_id).status == ResourceStatus.ACTIVE
+
+    def test_a_failed_resource_is_provisioned_again_first(self, account, django_capture_on_commit_callbacks):
+        function = self.failed(account, status=ResourceStatus.FAILED, failure_reason="no capacity")
+        with django_capture_on_commit_callbacks() as queued:
+            services.function_retry_deploy(function=function)
+        resource = Resource.objects.get(pk=function.resource_id)
+        assert (resource.status, resource.failure_reason) == (ResourceStatus.PENDING, "")
+        assert len(queued) == 2  # the resource's provisioning, then the deployment (which waits for it)
+
+    @pytest.mark.parametrize("status", ["active", "deploying", "created", "deprecated", "deleting", "deleted"])
+    def test_only_failed_functions_are_retried(self, account, status):
+        function = FunctionFactory(account=account, status=status)
+        with pytest.raises(Conflict, match=f"Only failed functions can be retried; {function.public_id} is {status}"):
+            services.function_retry_deploy(function=function)
+
+    def test_a_function_that_failed_while_being_deleted_is_not_redeployed(self, account):
+        function = self.failed(account, status=ResourceStatus.FAILED, deleting_started_at=timezone.now())
+        with pytest.raises(Conflict, match="failed while being deleted"):
+            services.function_retry_deploy(function=function)
+        function.refresh_from_db()
+        assert function.status == FunctionStatus.FAILED
+        assert Resource.objects.get(pk=function.resource_id).status == ResourceStatus.FAILED

@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         ("accounts", "0003_idempotencyrecord"),
         ("audit", "0002_admin_permissions_and_indexes"),
         ("billing", "0002_seed_prices"),
-        ("functions", "0002_initial"),
+        ("functions", "0003_lifecycle_and_indexes"),
         ("resources", "0003_list_indexes"),
     ]
 
