@@ -159,7 +159,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ["public_id", "account_link", "month", "status", "amount_display", "pdf_state", "created_at"]
     list_select_related = ["account"]
     list_filter = ["status", PeriodFilter, AccountFilter]
-    search_fields = ["account__name"]
+    search_fields = ["public_id__exact"]
+    search_account_names = True
     search_help_text = "An invoice ID (INV_..., exact), or part of an account's name."
     exact_search = ((r"INV_\d{10}", "public_id"),)
     ordering = ["-id"]

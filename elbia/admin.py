@@ -39,6 +39,8 @@ from elbia.audit.services import audit_record
 RUN_ACTIONS_PERMISSION = "audit.run_admin_actions"
 #: The most objects one action run may touch: staff fix things one page at a time; bulk work belongs to jobs.
 MAX_ACTION_OBJECTS = 100
+#: A search matches the rows of at most this many accounts by name (the first, by name).
+MAX_ACCOUNT_MATCHES = 100
 
 
 # --- Pagination without COUNT(*) -------------------------------------------------------------------
@@ -197,13 +199,16 @@ def service_action(*, description: str, verb: str, changed_fields: Iterable[str]
 class ElbiaModelAdmin(admin.ModelAdmin):
     """The base of every Elbia admin: audited writes, service actions, no full-table counts.
 
-    Subclasses may set ``audit_name`` (the prefix of their audit actions; default: the model's name) and
+    Subclasses may set ``audit_name`` (the prefix of their audit actions; default: the model's name),
     ``exact_search``: ``(regex, lookup)`` pairs; a search whose every term matches one of the regexes
-    (a public ID, say) is an exact, indexed lookup instead of Django's free-text search.
+    (a public ID, say) is an exact, indexed lookup instead of Django's free-text search; and
+    ``search_account_names``: a search also finds the rows of the accounts whose name contains it,
+    looked up first (a join would make the database read both tables whole for the OR).
     """
 
     audit_name = ""
     exact_search: tuple[tuple[str, str], ...] = ()
+    search_account_names = False
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -342,7 +347,15 @@ class ElbiaModelAdmin(admin.ModelAdmin):
                         condition |= Q(**{lookup: term})
                     queryset = queryset.filter(condition)
                 return queryset, False
-        return super().get_search_results(request, queryset, search_term)
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if self.search_account_names and search_term.strip():
+            from elbia.accounts.models import Account
+
+            named = Account.objects.filter(name__icontains=search_term.strip()).values_list("id", flat=True)
+            accounts = list(named[:MAX_ACCOUNT_MATCHES])
+            if accounts:
+                found = found | queryset.filter(account_id__in=accounts)
+        return found, may_have_duplicates
 
 
 class ReadOnlyAdmin(ElbiaModelAdmin):

@@ -26,8 +26,11 @@ class FunctionAdmin(ReadOnlyAdmin):
         ("created_at", admin.DateFieldListFilter),
         AccountFilter,
     ]
-    search_fields = ["name", "account__name"]
-    search_help_text = "A function ID (FUNC_...) or its resource's ID (RES_...), exact; or part of a name."
+    search_fields = ["name"]
+    search_account_names = True
+    search_help_text = (
+        "A function ID (FUNC_...) or its resource's ID (RES_...), exact; or part of a function's or an account's name."
+    )
     exact_search = ((r"FUNC_\d{10}", "public_id"), (r"RES_\d{10}", "resource__public_id"))
     ordering = ["-id"]
     sortable_by = ["public_id"]

@@ -31,7 +31,8 @@ class ResourceAdmin(ReadOnlyAdmin):
         ("created_at", admin.DateFieldListFilter),
         AccountFilter,
     ]
-    search_fields = ["name", "account__name"]
+    search_fields = ["name"]
+    search_account_names = True
     search_help_text = "A resource ID (RES_..., exact), or part of a resource's or an account's name."
     exact_search = ((PUBLIC_ID, "public_id"),)
     ordering = ["-id"]

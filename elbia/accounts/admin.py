@@ -44,15 +44,24 @@ if admin.site.is_registered(Group):
 @admin.register(Account)
 class AccountAdmin(ElbiaModelAdmin):
     list_display = ["name", "id", "created_at"]
-    search_fields = ["name", "users__username", "users__email"]
-    search_help_text = "An account id, or part of an account's name, or of a member's username or email."
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    search_fields = ["name"]
+    search_help_text = "An account id; part of an account's name; a member's exact username or email."
     exact_search = ((r"\d{1,18}", "pk"),)
-    date_hierarchy = "created_at"
     fields = ["name", "id", "created_at", "related", "recent_events"]
     readonly_fields = ["id", "created_at", "related", "recent_events"]
 
     def account_of(self, account: Account) -> Account:
         return account
+
+    def get_search_results(self, request, queryset, search_term):
+        """Django's search, or the account of a member named exactly (no join, no DISTINCT over accounts)."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term:
+            return found, duplicates
+        members = User.objects.filter(Q(username__iexact=term) | Q(email__iexact=term)).values("account_id")
+        return found | queryset.filter(pk__in=members), duplicates
 
     def has_add_permission(self, request) -> bool:
         return False  # sign-up and create_account make an account together with its first user
@@ -108,7 +117,11 @@ class UserAdmin(ElbiaModelAdmin, auth_admin.UserAdmin):
     list_display = ["username", "email", "account_link", "is_staff", "is_active", "last_login", "date_joined"]
     list_select_related = ["account"]
     list_filter = ["is_staff", "is_superuser", "is_active", "groups", AccountFilter]
-    search_fields = ["username", "email", "first_name", "last_name", "account__name"]
+    search_fields = ["username", "email", "first_name", "last_name"]
+    search_help_text = "An email address (exact); part of a username, name, email or account name."
+    exact_search = ((r"[^@\s]+@[^@\s]+", "email__iexact"),)
+    search_account_names = True
+    ordering = ["-id"]
     fieldsets = (
         (None, {"fields": ("username", "password", "account_link")}),
         ("Personal info", {"fields": ("first_name", "last_name", "email")}),
@@ -180,10 +193,14 @@ class ApiTokenAdmin(ElbiaModelAdmin):
     form = ApiTokenForm
     list_display = ["name", "account_link", "user_link", "scopes", "status", "rate_limit", "expires_at", "last_used_at"]
     list_select_related = ["account", "user"]
-    list_filter = [TokenStatusFilter, AccountFilter]
-    search_fields = ["name", "user__username", "user__email", "account__name"]
+    list_filter = [TokenStatusFilter, ("created_at", admin.DateFieldListFilter), AccountFilter]
+    search_fields = ["name", "user__username", "user__email"]
+    search_help_text = (
+        "A token's number (exact); part of its name, of its user's username or email, or of an account's name."
+    )
     exact_search = ((r"\d{1,18}", "pk"),)
-    date_hierarchy = "created_at"
+    search_account_names = True
+    ordering = ["-id"]
     fields = [
         "name",
         "account_link",

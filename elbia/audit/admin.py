@@ -6,6 +6,7 @@ from a loose index scan of ``audit_action_created``, and a search matches one wh
 ID, a request ID, an account's name, a username), each through its index.
 """
 
+import re
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -28,6 +29,7 @@ PK_CHANGE_PAGES = {
     "price": "billing_price",
     "group": "auth_group",
 }
+PUBLIC_ID = re.compile(r"(RES|FUNC|INV)_\d{10}")
 #: How many accounts (or users) of the searched name one search matches at most.
 SEARCH_MATCHES = 100
 
@@ -126,6 +128,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
         term = search_term.strip()  # one whole value: account names may hold spaces
         if not term:
             return queryset, False
+        if PUBLIC_ID.fullmatch(term):  # an object's ID, and nothing else
+            return queryset.filter(object_id=term), False
         condition = Q(object_id=term) | Q(request_id=term)
         accounts = list(Account.objects.filter(name__iexact=term).values_list("id", flat=True)[:SEARCH_MATCHES])
         users = list(User.objects.filter(username__iexact=term).values_list("id", flat=True)[:SEARCH_MATCHES])
