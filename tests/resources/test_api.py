@@ -516,6 +516,14 @@ class TestDelete:
         assert compute.status == ResourceStatus.DELETING and compute.deleting_started_at is not None
         error_of(api.delete(detail(compute)), 409, "conflict", f"Resource {compute.public_id} is already deleting.")
 
+    @pytest.mark.parametrize("body", ["None", "{", "not json"])
+    def test_a_body_on_delete_is_ignored(self, api, compute, body):
+        """The audit trail read the body after the deletion: a malformed one turned the 202 into a 500."""
+        response = api.generic("DELETE", detail(compute), data=body, content_type="application/json")
+        assert response.status_code == 202
+        compute.refresh_from_db()
+        assert compute.status == ResourceStatus.DELETING
+
     def test_failed_resources_can_be_deleted(self, api, compute):
         compute.status, compute.failure_reason = ResourceStatus.FAILED, "boom"
         compute.save()
