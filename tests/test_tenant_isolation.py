@@ -103,10 +103,9 @@ def world(user, other_user, settings, tmp_path):
     invoice = invoice_generate_for_month(account=account, month=date(2024, 3, 1))
     # B has objects of its own too, so B's lists are not trivially empty.
     ComputeFactory(account=other_user.account)
+    FunctionFactory(account=other_user.account)
     invoice_generate_for_month(account=other_user.account, month=date(2024, 3, 1))
-    world = World(
-        owner=user, other=other_user, vpc=compute.vpc, compute=compute, function=function, invoice=invoice
-    )
+    world = World(owner=user, other=other_user, vpc=compute.vpc, compute=compute, function=function, invoice=invoice)
     world.a_ids = {compute.public_id, compute.vpc.public_id, function.public_id, function.resource.public_id}
     world.a_ids.add(invoice.public_id)
     return world
@@ -143,6 +142,7 @@ class Case:
     owner_status: int
     path: Callable[[World], str] | None = None  # object routes: the path of one of A's objects
     body: Callable[[World], dict] | None = None
+    other_body: Callable[[World], dict] | None = None  # B's body, when it differs from A's
     other_status: int | None = None  # None: 404 on object routes; the owner's status on collections
     listed: bool = False  # a list: B's page must not contain A's IDs
     other_check: Callable[[dict | list], bool] | None = None  # what B's body must satisfy otherwise
@@ -154,6 +154,14 @@ def resource_path(w: World) -> str:
 
 def invoice_path(w: World) -> str:
     return f"/v1/billing/invoices/{w.invoice.public_id}"
+
+
+def function_path(w: World) -> str:
+    return f"/v1/functions/{w.function.public_id}"
+
+
+def function_body(name: str) -> dict:
+    return {"name": name, "runtime": "Node.js 20", "handler": "index.handler"}
 
 
 def events_body(w: World) -> dict:
@@ -176,6 +184,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/resources/{id}"): Case("resources:read", 200, path=resource_path),
     ("PATCH", "v1/resources/{id}"): Case("resources:write", 200, path=resource_path, body=lambda w: {"name": "x"}),
     ("DELETE", "v1/resources/{id}"): Case("resources:write", 202, path=resource_path),
+    ("GET", "v1/runtimes"): Case("functions:read", 200),
+    ("GET", "v1/functions"): Case("functions:read", 200, listed=True),
+    # Names are unique per account: B may use the name of A's function, and learns nothing from it.
+    ("POST", "v1/functions"): Case(
+        "functions:write",
+        201,
+        body=lambda w: function_body("fresh-function"),
+        other_body=lambda w: function_body(w.function.name),
+    ),
+    ("GET", "v1/functions/{id}"): Case("functions:read", 200, path=function_path),
+    ("PATCH", "v1/functions/{id}"): Case("functions:write", 200, path=function_path, body=lambda w: {"timeout_s": 9}),
+    ("DELETE", "v1/functions/{id}"): Case("functions:write", 202, path=function_path),
     ("GET", "v1/usage"): Case("billing:read", 200, other_check=lambda body: body["total_executions"] == 0),
     ("POST", "v1/usage/events"): Case("usage:write", 200, body=events_body, other_status=400),
     ("GET", "v1/billing/invoices"): Case("billing:read", 200, listed=True),
@@ -199,10 +219,11 @@ def case_for(route: tuple[str, str]) -> Case:
     return case
 
 
-def call(client, method: str, route: str, case: Case, w: World):
+def call(client, method: str, route: str, case: Case, w: World, as_other: bool = False):
     path = case.path(w) if case.path else "/" + route
     assert "{" not in path, f"{route} needs a path builder"
-    body = case.body(w) if case.body else None
+    make_body = (case.other_body if as_other else None) or case.body
+    body = make_body(w) if make_body else None
     return client.generic(method, path, data="" if body is None else _json(body), content_type="application/json")
 
 
@@ -267,7 +288,7 @@ def test_other_account_gets_nothing_and_changes_nothing(route, world, make_clien
     method, template = route
     case = case_for(route)
     before = snapshot(world.owner.account)
-    response = call(make_client(world.other), method, template, case, world)
+    response = call(make_client(world.other), method, template, case, world, as_other=True)
     if case.path:
         assert response.status_code == 404, response.content
         assert error_code(response) == "not_found"
