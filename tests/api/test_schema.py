@@ -55,13 +55,13 @@ def test_every_operation_documents_its_errors_and_headers(document):
 
 
 def test_paginated_lists_document_their_headers(document):
-    for path in ("/v1/resources", "/v1/billing/invoices"):
+    for path in ("/v1/resources", "/v1/functions", "/v1/billing/invoices"):
         headers = document["paths"][path]["get"]["responses"]["200"]["headers"]
         assert headers["X-Total-Count"]["required"] and headers["Link"]["required"]
 
 
 def test_idempotent_operations_document_the_key_and_the_replay_header(document):
-    for path in ("/v1/resources",):
+    for path in ("/v1/resources", "/v1/functions"):
         operation = document["paths"][path]["post"]
         assert "Idempotency-Key" in {parameter["name"] for parameter in operation["parameters"]}
         assert "Idempotent-Replayed" in operation["responses"]["201"]["headers"]
@@ -73,6 +73,9 @@ def test_query_parameters_state_their_choices(document):
     parameters = {p["name"]: p["schema"] for p in document["paths"]["/v1/resources"]["get"]["parameters"]}
     assert "us-east-1" in parameters["region"]["enum"]
     assert set(parameters["ordering"]["enum"]) == {"created_at", "-created_at"}
+    functions = {p["name"]: p["schema"] for p in document["paths"]["/v1/functions"]["get"]["parameters"]}
+    assert "Node.js 20" in functions["runtime"]["enum"] and "active" in functions["status"]["enum"]
+    assert functions["tag"]["pattern"].startswith("^") and functions["tag"]["pattern"].endswith("$")
     invoice = document["paths"]["/v1/billing/invoices/{id}"]["get"]
     assert {p["name"] for p in invoice.get("parameters", [])} == {"id"}
     month = document["paths"]["/v1/usage"]["get"]["parameters"][0]["schema"]
