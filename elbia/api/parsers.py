@@ -3,7 +3,10 @@
 Refused with ``400 invalid_request`` (``details.body`` says why), before any view code runs:
 
 * malformed JSON, ``NaN``/``Infinity`` and numbers that overflow to infinity (``1e999``);
-* integers beyond 64 bits (no column or counter can hold them; Python's own digit limit is never reached);
+* integers of more than ``MAX_INT_DIGITS`` digits, with a plain message (rather than Python's 4,300-digit
+  conversion error and its advice to call ``sys.set_int_max_str_digits``); shorter integers beyond 64 bits
+  reach the fields, whose bounds refuse them naming the field in ``details`` (every /v1 integer input field
+  has both bounds; ``elbia.api.json_filter`` keeps filter integers within 64 bits);
 * nesting deeper than ``MAX_DEPTH`` arrays/objects (a ``[[[[...]]]]`` body would otherwise exhaust the
   interpreter's recursion limit, in the parser or in whatever walks the data afterwards).
 
@@ -19,18 +22,13 @@ from rest_framework.exceptions import ParseError
 from rest_framework.settings import api_settings
 
 MAX_DEPTH = 32
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# Longest decimal text of a 64-bit integer (with its sign): anything longer is refused before int() runs.
-_MAX_INT_TEXT = len(str(INT64_MIN))
+MAX_INT_DIGITS = 100
 
 
 def _parse_int(text: str) -> int:
-    if len(text) > _MAX_INT_TEXT:
-        raise ValueError("Integer out of range: JSON integers must fit in 64 bits")
-    value = int(text)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError("Integer out of range: JSON integers must fit in 64 bits")
-    return value
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"Integer too long: more than {MAX_INT_DIGITS} digits")
+    return int(text)
 
 
 def _parse_float(text: str) -> float:

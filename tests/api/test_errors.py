@@ -140,13 +140,12 @@ class TestErrorShape:
         response = api.post("/v1/probe", data=body, content_type="application/json")
         assert response.status_code == 201
 
-    @pytest.mark.parametrize(
-        "number", ["9223372036854775808", "-9223372036854775809", "1" + "0" * 5000, "123456789012345678901234567890"]
-    )
-    def test_integers_beyond_64_bits_are_a_400(self, api, number):
+    @pytest.mark.parametrize("number", ["1" + "0" * 5000, "-" + "9" * 101])
+    def test_absurdly_long_integers_are_a_plain_400(self, api, number):
+        """Python's own refusal (past 4,300 digits) advised calling sys.set_int_max_str_digits()."""
         body = '{"name": "a", "count": ' + number + "}"
         error = assert_error(api.post("/v1/probe", data=body, content_type="application/json"), 400, "invalid_request")
-        assert "64 bits" in error["details"]["body"][0]
+        assert error["details"]["body"] == ["JSON parse error - Integer too long: more than 100 digits"]
 
     def test_64_bit_integers_parse(self, api):
         body = '{"name": "a", "count": 9223372036854775807}'

@@ -215,7 +215,7 @@ class TestRefusedBatches:
             ({"duration_ms": None}, "duration_ms"),
             ({"duration_ms": -1}, "duration_ms"),
             ({"duration_ms": 900_001}, "duration_ms"),
-            ({"duration_ms": 2**63 - 1}, "duration_ms"),
+            ({"duration_ms": 10**30}, "duration_ms"),
             ({"duration_ms": 1.5}, "duration_ms"),
             ({"duration_ms": "100"}, "duration_ms"),
             ({"duration_ms": True}, "duration_ms"),
@@ -231,12 +231,6 @@ class TestRefusedBatches:
             del bad[field]
         details = error_details(post(api, [event(function, 0), bad]))
         assert list(details) == [f"events[1].{field}"]
-        assert UsageEvent.objects.count() == 0
-
-    def test_integers_beyond_64_bits_refuse_the_batch(self, api, function):
-        """The API's JSON parser refuses them for the whole body, before any field is read."""
-        details = error_details(post(api, [event(function, 0), event(function, 1, duration_ms=10**30)]))
-        assert list(details) == ["body"] and "64 bits" in details["body"][0]
         assert UsageEvent.objects.count() == 0
 
     @pytest.mark.parametrize(
