@@ -25,13 +25,17 @@ class StrictSerializer(serializers.Serializer):
 
 
 class StrictCharField(serializers.CharField):
-    """A CharField that takes only JSON strings.
+    """A CharField that takes only JSON strings, as sent (no whitespace trimmed).
 
     DRF's own turns numbers into text (``{"name": 1e300}`` became the name ``"1e+300"``), which the schema,
     saying ``string``, does not allow.
     """
 
     default_error_messages = {"invalid": "Not a valid string."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
