@@ -136,7 +136,9 @@ class FunctionCreateSerializer(StrictSerializer):
         "timeout": "Send timeout_s, the timeout in seconds as an integer.",
     }
 
-    name = StrictCharField(validators=[validate_name], help_text="Unique in the account; a DNS label, e.g. my-function.")
+    name = StrictCharField(
+        validators=[validate_name], help_text="Unique in the account; a DNS label, e.g. my-function."
+    )
     runtime = StrictCharField(validators=[validate_current_runtime], help_text="A runtime name from GET /v1/runtimes.")
     handler = StrictCharField(max_length=128, help_text="Entry point in the runtime's format, e.g. index.handler.")
     memory_mb = IntegerField(required=False, validators=[validate_memory_mb], help_text="128 to 10240 (default 128).")
