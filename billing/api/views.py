@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
@@ -75,7 +75,10 @@ class UsageView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "month", OpenApiTypes.STR, description="YYYY-MM (UTC), default the current month; not in the future."
+                "month",
+                OpenApiTypes.STR,
+                pattern=r"^(?:[2-9][0-9]{3})-(?:0[1-9]|1[0-2])$",
+                description="YYYY-MM (UTC) from 2000-01, default the current month; not in the future.",
             )
         ],
         responses={
@@ -101,11 +104,13 @@ class UsageView(APIView):
         return Response(UsageSerializer(usage).data)
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("status", OpenApiTypes.STR, enum=InvoiceStatus.values),
-        OpenApiParameter("ordering", OpenApiTypes.STR, enum=list(INVOICE_ORDERINGS), description="default -period"),
-    ]
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=InvoiceStatus.values),
+            OpenApiParameter("ordering", OpenApiTypes.STR, enum=list(INVOICE_ORDERINGS), description="default -period"),
+        ]
+    )
 )
 class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
     """The account's invoices, newest month first; one with its line items."""

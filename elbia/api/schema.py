@@ -45,8 +45,58 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+INPUT_BODY_ERRORS = {"413": "Request body is too large (payload_too_large)"}
+
+
+def _header(description: str, schema: dict, required: bool = True) -> dict:
+    return {"schema": schema, "description": description, "required": required}
+
+
+REQUEST_ID_HEADER = _header(
+    "The request's ID (the client's X-Request-ID when sane), also in error bodies.", {"type": "string"}
+)
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed in the current window",
+    "X-RateLimit-Remaining": "Requests left in the current window",
+    "X-RateLimit-Reset": "When the window ends (epoch seconds)",
+}
+
+
 class AutoSchema(openapi.AutoSchema):
-    """Adds the error responses every /v1 operation can give, in the contract's shape."""
+    """Adds the error responses every /v1 operation can give, in the contract's shape, and every header."""
+
+    def _get_response_headers_for_code(self, status_code, direction="response"):
+        """The headers the /v1 plumbing adds (request ID, rate limits, pagination, Location, challenges)."""
+        headers = super()._get_response_headers_for_code(status_code, direction)
+        code = str(status_code)
+        headers.setdefault("X-Request-ID", REQUEST_ID_HEADER)
+        # Every request is charged to a budget before its view can fail, except one that crashed before that.
+        for name, description in RATE_LIMIT_HEADERS.items():
+            headers.setdefault(name, _header(description, {"type": "integer", "minimum": 0}, code != "500"))
+        if code == "200" and self.method == "GET" and self._get_paginator() is not None:
+            headers["X-Total-Count"] = _header("Number of results across all pages", {"type": "integer", "minimum": 0})
+            headers["Link"] = _header(
+                'RFC 8288 links: rel="first", "prev", "next", "last" as they apply', {"type": "string"}
+            )
+        if code == "201":
+            headers["Location"] = _header("The absolute URL of the new object", {"type": "string", "format": "uri"})
+        if code.startswith("2") and self.is_idempotent():
+            headers["Idempotent-Replayed"] = _header(
+                "`true` when the response replays an earlier request with the same Idempotency-Key",
+                {"type": "string", "enum": ["true"]},
+                required=False,
+            )
+        if code == "401":
+            headers["WWW-Authenticate"] = _header('RFC 6750 challenge: `Bearer realm="elbia"...`', {"type": "string"})
+        if code == "403":
+            headers["WWW-Authenticate"] = _header(
+                'With insufficient_scope: `Bearer realm="elbia", error="insufficient_scope", scope="..."`',
+                {"type": "string"},
+                required=False,
+            )
+        if code == "429":
+            headers["Retry-After"] = _header("Seconds to wait before retrying", {"type": "integer", "minimum": 0})
+        return headers
 
     def is_idempotent(self) -> bool:
         """Whether the operation's handler honours Idempotency-Key (elbia.api.idempotency)."""
@@ -62,6 +112,8 @@ class AutoSchema(openapi.AutoSchema):
         errors = dict(COMMON_ERRORS)
         if self.method != "DELETE":
             errors.update(INPUT_ERRORS)
+        if self.method in ("POST", "PUT", "PATCH"):
+            errors.update(INPUT_BODY_ERRORS)
         if "{" in self.path:
             errors.update(LOOKUP_ERRORS)
         if self.is_idempotent():

@@ -24,6 +24,25 @@ class StrictSerializer(serializers.Serializer):
         return attrs
 
 
+class StrictCharField(serializers.CharField):
+    """A CharField that takes only JSON strings, as sent (no whitespace trimmed).
+
+    DRF's own turns numbers into text (``{"name": 1e300}`` became the name ``"1e+300"``), which the schema,
+    saying ``string``, does not allow.
+    """
+
+    default_error_messages = {"invalid": "Not a valid string."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def rfc3339(value: datetime | None) -> str | None:
     """RFC 3339 UTC with a ``Z``, as REST_FRAMEWORK["DATETIME_FORMAT"] renders every other time."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None

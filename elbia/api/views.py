@@ -1,6 +1,7 @@
 """The base every /v1 view builds on: account-scoped querysets, public-ID lookups, expansion."""
 
 from rest_framework import viewsets
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import SAFE_METHODS
 
@@ -41,7 +42,10 @@ class AccountScopedMixin:
         if response.get("Idempotent-Replayed") == "true":
             return
         body = response.data if isinstance(response.data, dict) else {}
-        sent = request.data if isinstance(request.data, dict) else {}
+        try:
+            sent = request.data if isinstance(request.data, dict) else {}
+        except (ParseError, UnsupportedMediaType):  # a body the view never read (DELETE): nothing was changed by it
+            sent = {}
         audit_record(
             action=f"{self.audit_object or self.queryset.model._meta.model_name}.{AUDIT_VERBS[request.method]}",
             request=request,

@@ -7,7 +7,7 @@ their names only; their values are write-only.
 
 from rest_framework import serializers
 
-from elbia.api.serializers import StrictSerializer, rfc3339
+from elbia.api.serializers import StrictCharField, StrictSerializer, rfc3339
 from functions.models import Function
 from functions.validators import (
     validate_current_runtime,
@@ -92,19 +92,6 @@ class FunctionSerializer(serializers.ModelSerializer):
         }
 
 
-class StringField(serializers.CharField):
-    """A JSON string, nothing else (DRF's CharField would also take a number and turn it into text)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class IntegerField(serializers.IntegerField):
     """A JSON integer, nothing else (DRF's IntegerField would also take "128" and 128.0)."""
 
@@ -149,12 +136,14 @@ class FunctionCreateSerializer(StrictSerializer):
         "timeout": "Send timeout_s, the timeout in seconds as an integer.",
     }
 
-    name = StringField(validators=[validate_name], help_text="Unique in the account; a DNS label, e.g. my-function.")
-    runtime = StringField(validators=[validate_current_runtime], help_text="A runtime name from GET /v1/runtimes.")
-    handler = StringField(max_length=128, help_text="Entry point in the runtime's format, e.g. index.handler.")
+    name = StrictCharField(
+        validators=[validate_name], help_text="Unique in the account; a DNS label, e.g. my-function."
+    )
+    runtime = StrictCharField(validators=[validate_current_runtime], help_text="A runtime name from GET /v1/runtimes.")
+    handler = StrictCharField(max_length=128, help_text="Entry point in the runtime's format, e.g. index.handler.")
     memory_mb = IntegerField(required=False, validators=[validate_memory_mb], help_text="128 to 10240 (default 128).")
     timeout_s = IntegerField(required=False, validators=[validate_timeout_s], help_text="1 to 900 (default 3).")
-    region = StringField(required=False, validators=[validate_region], help_text="Default us-east-1.")
+    region = StrictCharField(required=False, validators=[validate_region], help_text="Default us-east-1.")
     tags = TagListField(required=False)
     environment = EnvironmentField(required=False, help_text="Variable names to string values (write-only).")
 
@@ -189,7 +178,7 @@ class FunctionUpdateSerializer(StrictSerializer):
         )
     }
 
-    handler = StringField(required=False, max_length=128)
+    handler = StrictCharField(required=False, max_length=128)
     memory_mb = IntegerField(required=False, validators=[validate_memory_mb])
     timeout_s = IntegerField(required=False, validators=[validate_timeout_s])
     tags = TagListField(required=False, help_text="Replaces the tags.")
@@ -198,7 +187,7 @@ class FunctionUpdateSerializer(StrictSerializer):
         required=False,
         help_text="A merge patch: a string sets a variable, null removes it, unnamed variables stay.",
     )
-    status = StringField(required=False, help_text='Only "deprecated" (checked by the service).')
+    status = StrictCharField(required=False, help_text='Only "deprecated" (checked by the service).')
 
 
 class RuntimeSerializer(serializers.Serializer):

@@ -20,9 +20,18 @@ from functions.api.serializers import (
     RuntimeSerializer,
 )
 from functions.filtersets import LIST_PARAMETERS, function_list_params
-from functions.models import Function
+from functions.models import Function, FunctionStatus
 from functions.runtimes import RUNTIMES
 from functions.selectors import function_list
+from functions.validators import TAG
+from resources.selectors import ORDERINGS
+
+# The choices of the list's query parameters, stated in the schema (functions.filtersets checks them).
+LIST_PARAMETER_CHOICES = {
+    "status": list(FunctionStatus.values),
+    "runtime": list(RUNTIMES),
+    "ordering": list(ORDERINGS),
+}
 
 
 class RuntimeListView(APIView):
@@ -38,7 +47,16 @@ class RuntimeListView(APIView):
 @extend_schema_view(
     list=extend_schema(
         summary="List functions",
-        parameters=[OpenApiParameter(name, str, description=text) for name, text in LIST_PARAMETERS],
+        parameters=[
+            OpenApiParameter(
+                name,
+                str,
+                description=text,
+                enum=LIST_PARAMETER_CHOICES.get(name),
+                pattern=f"^{TAG.pattern}$" if name == "tag" else None,  # JSON Schema patterns are unanchored
+            )
+            for name, text in LIST_PARAMETERS
+        ],
     ),
     create=extend_schema(
         summary="Deploy a new function", request=FunctionCreateSerializer, responses={201: FunctionSerializer}

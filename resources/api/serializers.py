@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from elbia.api.serializers import StrictSerializer, rfc3339
+from elbia.api.serializers import StrictCharField, StrictSerializer, rfc3339
 from functions.api.serializers import FunctionSerializer
 from resources.models import Resource, ResourceType
 from resources.validators import (
@@ -31,11 +31,11 @@ class ResourceCreateSerializer(StrictSerializer):
     VPC_ONLY = ("cidr_block",)
 
     type = serializers.ChoiceField(choices=[ResourceType.COMPUTE, ResourceType.VPC], default=ResourceType.COMPUTE)
-    region = serializers.CharField(max_length=64, validators=[validate_region])
-    instance_type = serializers.CharField(max_length=64, required=False, validators=[validate_instance_type])
-    vpc = serializers.CharField(max_length=100, required=False, help_text="A VPC name, its RES_ ID, or 'default'.")
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, trim_whitespace=False)
-    cidr_block = serializers.CharField(max_length=18, required=False, validators=[validate_cidr_block])
+    region = StrictCharField(max_length=64, validators=[validate_region])
+    instance_type = StrictCharField(max_length=64, required=False, validators=[validate_instance_type])
+    vpc = StrictCharField(max_length=100, required=False, help_text="A VPC name, its RES_ ID, or 'default'.")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, trim_whitespace=False)
+    cidr_block = StrictCharField(max_length=18, required=False, validators=[validate_cidr_block])
     tags = TagsField(required=False)
 
     def to_internal_value(self, data):
@@ -98,7 +98,7 @@ class ResourceUpdateSerializer(StrictSerializer):
         )
     }
 
-    name = serializers.CharField(max_length=100, allow_blank=True, trim_whitespace=False, required=False)
+    name = StrictCharField(max_length=100, allow_blank=True, trim_whitespace=False, required=False)
     tags = TagsField(required=False)
 
 

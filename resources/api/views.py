@@ -21,10 +21,16 @@ from resources.api.serializers import (
 )
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.filtersets import LIST_PARAMETERS, resource_list_params
-from resources.models import Resource, ResourceType
-from resources.selectors import resource_list
+from resources.models import Resource, ResourceStatus, ResourceType
+from resources.selectors import ORDERINGS, resource_list
 
 EXPANDABLE = ("vpc", "function")
+LIST_PARAMETER_CHOICES = {
+    "type": list(ResourceType.values),
+    "region": list(REGIONS),
+    "status": list(ResourceStatus.values),
+    "ordering": list(ORDERINGS),
+}
 
 
 def conflict(when: str) -> OpenApiResponse:
@@ -34,6 +40,8 @@ def conflict(when: str) -> OpenApiResponse:
 EXPAND_PARAMETER = OpenApiParameter(
     "expand",
     str,
+    # Comma-separated names from EXPANDABLE (blanks around names and empty items are ignored).
+    pattern=r"^[\s,]*(?:vpc|function)(?:\s*,[\s,]*(?:vpc|function))*[\s,]*$",
     description="Comma-separated: `vpc` replaces the VPC's ID by the VPC object; `function` adds the "
     "function a `type=function` resource runs (null for other types).",
 )
@@ -67,7 +75,10 @@ class InstanceTypeListView(APIView):
 @extend_schema_view(
     list=extend_schema(
         summary="List resources",
-        parameters=[OpenApiParameter(name, str, description=text) for name, text in LIST_PARAMETERS]
+        parameters=[
+            OpenApiParameter(name, str, description=text, enum=LIST_PARAMETER_CHOICES.get(name))
+            for name, text in LIST_PARAMETERS
+        ]
         + [EXPAND_PARAMETER],
     ),
     create=extend_schema(

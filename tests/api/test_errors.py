@@ -123,6 +123,41 @@ class TestErrorShape:
         body = json.dumps({"name": "a", "count": 1, "padding": "x" * 200})
         assert_error(api.post("/v1/probe", data=body, content_type="application/json"), 413, "payload_too_large")
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}", id="deep-arrays-past-recursion-limit"),
+            pytest.param('{"a":' * 50_000 + "1" + "}" * 50_000, id="deep-objects-past-recursion-limit"),
+            pytest.param('{"name": ' + "[" * 40 + "]" * 40 + "}", id="deeper-than-32"),
+        ],
+    )
+    def test_deeply_nested_json_is_a_400(self, api, body):
+        error = assert_error(api.post("/v1/probe", data=body, content_type="application/json"), 400, "invalid_request")
+        assert "nesting deeper than 32" in error["details"]["body"][0]
+
+    def test_nesting_within_the_limit_reaches_the_view(self, api):
+        body = '{"name": "a", "count": 1, "x": ' + "[" * 30 + "]" * 30 + "}"
+        response = api.post("/v1/probe", data=body, content_type="application/json")
+        assert response.status_code == 201
+
+    @pytest.mark.parametrize("number", ["1" + "0" * 5000, "-" + "9" * 101])
+    def test_absurdly_long_integers_are_a_plain_400(self, api, number):
+        """Python's own refusal (past 4,300 digits) advised calling sys.set_int_max_str_digits()."""
+        body = '{"name": "a", "count": ' + number + "}"
+        error = assert_error(api.post("/v1/probe", data=body, content_type="application/json"), 400, "invalid_request")
+        assert error["details"]["body"] == ["JSON parse error - Integer too long: more than 100 digits"]
+
+    def test_64_bit_integers_parse(self, api):
+        body = '{"name": "a", "count": 9223372036854775807}'
+        response = api.post("/v1/probe", data=body, content_type="application/json")
+        assert response.status_code == 201
+        assert response.json()["count"] == 9223372036854775807
+
+    @pytest.mark.parametrize("number", ["1e999", "-1e999", "Infinity", "-Infinity"])
+    def test_numbers_overflowing_to_infinity_are_a_400(self, api, number):
+        body = '{"name": "a", "count": ' + number + "}"
+        assert_error(api.post("/v1/probe", data=body, content_type="application/json"), 400, "invalid_request")
+
 
 def test_unknown_v1_path_is_json_404(api):
     assert_error(api.get("/v1/definitely-not-here"), 404, "not_found", "Resource not available")

@@ -286,6 +286,14 @@ class TestQueryCounts:
 
 
 class TestCreate:
+    @pytest.mark.parametrize("field", ["name", "region", "instance_type", "vpc"])
+    @pytest.mark.parametrize("value", [123, 1.5, True, ["web"], {"a": "b"}])
+    def test_text_fields_take_only_strings(self, api, account, field, value):
+        """Numbers used to be turned into text (a name of 1e300 became "1e+300"); the schema says string."""
+        details = invalid_request(post(api, {**COMPUTE, field: value}))
+        assert field in details
+        assert not Resource.objects.filter(account=account, type="compute").exists()
+
     def test_compute_in_the_default_vpc(self, api, account):
         response = post(api, {**COMPUTE, "name": "web-1", "tags": {"env": "prod"}})
         assert response.status_code == 201
@@ -353,7 +361,7 @@ class TestCreate:
             ({"region": "us-east"}, "region", "'us-east' is not a valid region."),
             ({"region": ["us-east-1"]}, "region", "Not a valid string."),
             ({"instance_type": "t2.gigantic"}, "instance_type", "'t2.gigantic' is not a valid instance type."),
-            ({"instance_type": 7}, "instance_type", "'7' is not a valid instance type."),
+            ({"instance_type": 7}, "instance_type", "Not a valid string."),
             ({"vpc": "nowhere"}, "vpc", "No VPC 'nowhere' in us-east-1 for this account."),
             ({"vpc": "RES_0000000000"}, "vpc", "No VPC 'RES_0000000000' in us-east-1 for this account."),
             ({"vpc": "a\x00b"}, "vpc", "Null characters are not allowed."),
@@ -467,6 +475,11 @@ class TestRetrieve:
 
 
 class TestUpdate:
+    @pytest.mark.parametrize("value", [123, 1e300, False])
+    def test_name_takes_only_a_string(self, api, compute, value):
+        details = invalid_request(api.patch(detail(compute), {"name": value}, format="json"))
+        assert list(details) == ["name"]
+
     def test_rename_and_replace_tags(self, api, compute):
         response = api.patch(detail(compute), {"name": "renamed", "tags": {"team": "core"}}, format="json")
         assert response.status_code == 200
@@ -515,6 +528,14 @@ class TestDelete:
         compute.refresh_from_db()
         assert compute.status == ResourceStatus.DELETING and compute.deleting_started_at is not None
         error_of(api.delete(detail(compute)), 409, "conflict", f"Resource {compute.public_id} is already deleting.")
+
+    @pytest.mark.parametrize("body", ["None", "{", "not json"])
+    def test_a_body_on_delete_is_ignored(self, api, compute, body):
+        """The audit trail read the body after the deletion: a malformed one turned the 202 into a 500."""
+        response = api.generic("DELETE", detail(compute), data=body, content_type="application/json")
+        assert response.status_code == 202
+        compute.refresh_from_db()
+        assert compute.status == ResourceStatus.DELETING
 
     def test_failed_resources_can_be_deleted(self, api, compute):
         compute.status, compute.failure_reason = ResourceStatus.FAILED, "boom"
