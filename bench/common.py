@@ -311,9 +311,7 @@ def _seed_functions_and_events(rng: random.Random, now: datetime, account_id: in
     from functions.models import Function, FunctionTag
     from resources.models import Resource
 
-    resources = dict(
-        Resource.objects.filter(account_id=account_id, type="function").values_list("name", "id")
-    )
+    resources = dict(Resource.objects.filter(account_id=account_id, type="function").values_list("name", "id"))
     created = now - timedelta(days=400)
     functions = Function.objects.bulk_create(
         [
@@ -334,7 +332,11 @@ def _seed_functions_and_events(rng: random.Random, now: datetime, account_id: in
         ]
     )
     FunctionTag.objects.bulk_create(
-        [FunctionTag(account_id=account_id, function=function, tag=tag) for function in functions for tag in function.tags]
+        [
+            FunctionTag(account_id=account_id, function=function, tag=tag)
+            for function in functions
+            for tag in function.tags
+        ]
     )
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     span = max(int((now - month_start).total_seconds()) - 60, 1)
@@ -416,7 +418,10 @@ def _seed_invoicing_accounts() -> None:
                     function.account_id,
                     function.pk,
                     f"e{n}",
-                    (moment := created + timedelta(seconds=(function.account_id * 7919 + n * 26_777) % seconds_in_month)),
+                    (
+                        moment := created
+                        + timedelta(seconds=(function.account_id * 7919 + n * 26_777) % seconds_in_month)
+                    ),
                     20 + (n * 37) % 3000,
                     function.memory_mb,
                     moment,
@@ -465,7 +470,16 @@ def start_gunicorn(*, workers: int = 2, settings: str = "bench.settings") -> tup
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [str(gunicorn), "elbia.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
+        [
+            str(gunicorn),
+            "elbia.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": settings},
         start_new_session=True,
@@ -595,7 +609,9 @@ class LoadProcess:
         import concurrent.futures
         import multiprocessing
 
-        self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        )
 
     def run(self, **spec) -> dict:
         return self._pool.submit(drive, **spec).result()
