@@ -502,7 +502,7 @@ def start_celery_worker(*, concurrency: int = 2) -> subprocess.Popen:
     celery = Path(sys.executable).with_name("celery")
     worker = subprocess.Popen(
         [
-            str(celery), "-A", "elbia", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
+            str(celery), "--quiet", "-A", "elbia", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
             "--queues", "elbia", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
             "--hostname", f"bench-{os.getpid()}@%h",
         ],

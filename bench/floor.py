@@ -113,7 +113,7 @@ def _represent(row, vpc_row=None, *, expand_vpc: bool = False) -> dict:
         "instance_type": r["instance_type"] or None,
         "vpc": vpc,
         "memory": memory,
-        "tags": r["tags"],
+        "tags": json.loads(r["tags"]) if isinstance(r["tags"], str) else r["tags"],  # Django leaves jsonb as text
         "created_at": _time(r["created_at"]),
         "updated_at": _time(r["updated_at"]),
         "provisioning_started_at": _time(r["provisioning_started_at"]),
