@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -193,7 +193,6 @@ def _create(request):
     if region not in REGIONS or instance_type not in INSTANCE_TYPES or not isinstance(tags, dict):
         raise Refused(400, "invalid_request", "Invalid request body.")
     now = timezone.now()
-    public_id = f"RES_{secrets.randbelow(10**10):010d}"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f'SELECT {PLAIN_COLUMNS} FROM "resources_resource" '
@@ -205,13 +204,21 @@ def _create(request):
         if vpc is None:
             raise Refused(400, "invalid_request", f"No VPC {vpc_name!r} in {region}.")
         cursor.execute("SELECT * FROM resources_resource WHERE id = %s FOR SHARE", [vpc[0]])
-        row = (None, public_id, account_id, "compute", "", region, instance_type, vpc[0], "", None, tags, "pending",
-               "", now, now, now, None, None, None, None, None, "", 0)  # fmt: skip
-        cursor.execute(
-            f'INSERT INTO "resources_resource" ({", ".join(COLUMNS[1:])}) '
-            f'VALUES ({", ".join(["%s"] * (WIDTH - 1))}) RETURNING "id"',
-            [*row[1:10], json.dumps(tags), *row[11:]],
-        )
+        for attempt in range(5):  # as the product: a public id drawn again on a (rare) collision, in a savepoint
+            public_id = f"RES_{secrets.randbelow(10**10):010d}"
+            row = (None, public_id, account_id, "compute", "", region, instance_type, vpc[0], "", None, tags,
+                   "pending", "", now, now, now, None, None, None, None, None, "", 0)  # fmt: skip
+            try:
+                with transaction.atomic():
+                    cursor.execute(
+                        f'INSERT INTO "resources_resource" ({", ".join(COLUMNS[1:])}) '
+                        f'VALUES ({", ".join(["%s"] * (WIDTH - 1))}) RETURNING "id"',
+                        [*row[1:10], json.dumps(tags), *row[11:]],
+                    )
+                break
+            except IntegrityError:
+                if attempt == 4:
+                    raise
         resource_id = cursor.fetchone()[0]
         cursor.execute(
             'INSERT INTO "audit_auditevent" ("created_at", "account_id", "actor_type", "actor_user_id", "actor", '
