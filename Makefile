@@ -23,7 +23,7 @@ migrate: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 
 # Web (gunicorn) + worker (celery) + beat (celery beat) on SQLite and an SQLite-file broker. Ctrl-C stops all three.
 run: seed

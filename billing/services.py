@@ -338,36 +338,43 @@ def invoice_generate_missing(
     return run
 
 
+def _settle(invoice: Invoice, *, status: str, stamp: str, refused_from: str, refusal: str) -> Invoice:
+    """Move an open invoice to ``status``, stamping ``stamp``; already there changes nothing."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == status:
+        return invoice
+    if invoice.status == refused_from:
+        raise ValidationError({"status": [refusal]})
+    invoice.status = status
+    setattr(invoice, stamp, timezone.now())
+    invoice.full_clean(validate_unique=False, validate_constraints=False)
+    invoice.save(update_fields=["status", stamp])
+    _queue_pdfs([invoice.id])
+    return invoice
+
+
 @transaction.atomic
 def invoice_mark_paid(*, invoice: Invoice) -> Invoice:
     """Record that an open invoice was paid (paying a paid invoice again changes nothing)."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status == InvoiceStatus.PAID:
-        return invoice
-    if invoice.status == InvoiceStatus.VOID:
-        raise ValidationError({"status": ["A void invoice cannot be paid."]})
-    invoice.status = InvoiceStatus.PAID
-    invoice.paid_at = timezone.now()
-    invoice.full_clean(validate_unique=False, validate_constraints=False)
-    invoice.save(update_fields=["status", "paid_at"])
-    _queue_pdfs([invoice.id])
-    return invoice
+    return _settle(
+        invoice,
+        status=InvoiceStatus.PAID,
+        stamp="paid_at",
+        refused_from=InvoiceStatus.VOID,
+        refusal="A void invoice cannot be paid.",
+    )
 
 
 @transaction.atomic
 def invoice_void(*, invoice: Invoice) -> Invoice:
     """Cancel an open invoice; it stays (one invoice per account and month), marked void."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status == InvoiceStatus.VOID:
-        return invoice
-    if invoice.status == InvoiceStatus.PAID:
-        raise ValidationError({"status": ["A paid invoice cannot be voided."]})
-    invoice.status = InvoiceStatus.VOID
-    invoice.voided_at = timezone.now()
-    invoice.full_clean(validate_unique=False, validate_constraints=False)
-    invoice.save(update_fields=["status", "voided_at"])
-    _queue_pdfs([invoice.id])
-    return invoice
+    return _settle(
+        invoice,
+        status=InvoiceStatus.VOID,
+        stamp="voided_at",
+        refused_from=InvoiceStatus.PAID,
+        refusal="A paid invoice cannot be voided.",
+    )
 
 
 @transaction.atomic

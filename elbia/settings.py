@@ -220,6 +220,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "resources.tasks.reap_stuck_resources",
         "schedule": crontab(minute="*"),
     },
+    "reap-stuck-functions": {
+        "task": "functions.tasks.reap_stuck_functions",
+        "schedule": crontab(minute="*"),
+    },
     "purge-expired-idempotency-records": {
         "task": "elbia.accounts.tasks.purge_expired_idempotency_records",
         "schedule": crontab(minute=41),

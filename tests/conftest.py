@@ -11,6 +11,23 @@ from tests.factories import UserFactory
 ALL_SCOPES = tuple(settings.SCOPES)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Transactional tests that restore the migrated data (``serialized_rollback=True``) run before the others.
+
+    A transactional test without it ends with a flush that recreates content types under new ids; a
+    serialized test after it would then restore rows clashing with them (IntegrityError on
+    django_content_type). pytest-django's own reordering (database tests, then transactional ones) runs
+    after this hook and keeps this order within each group.
+    """
+
+    def restores_migrated_data(item) -> bool:
+        marker = item.get_closest_marker("django_db")
+        return bool(marker and marker.kwargs.get("serialized_rollback"))
+
+    items.sort(key=lambda item: not restores_migrated_data(item))
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Each test starts with an empty cache (rate-limit budgets, idempotency records)."""

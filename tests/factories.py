@@ -46,6 +46,7 @@ class ResourceFactory(factory.django.DjangoModelFactory):
 class FunctionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "functions.Function"
+        skip_postgeneration_save = True
 
     account = factory.SubFactory(AccountFactory)
     name = factory.Sequence(lambda n: f"function-{n}")
@@ -60,6 +61,14 @@ class FunctionFactory(factory.django.DjangoModelFactory):
         instance_type="",
         memory_mb=factory.SelfAttribute("..memory_mb"),
     )
+
+    @factory.post_generation
+    def tag_rows(self, create, extracted, **kwargs):
+        """The indexed tag rows the functions service keeps in step with ``tags``."""
+        if create and self.tags:
+            from functions.services import function_sync_tags
+
+            function_sync_tags(function=self)
 
 
 class PriceFactory(factory.django.DjangoModelFactory):

@@ -13,6 +13,8 @@ from elbia.accounts.models import User
 from elbia.accounts.throttling import attempt_count, attempt_forgive, attempts_reset
 from elbia.api.throttling import client_ip
 from functions.models import FunctionStatus
+from functions.runtimes import RUNTIMES
+from functions.validators import MAX_TAG_LENGTH, validate_tag
 from resources.catalog import REGIONS
 from resources.models import ResourceStatus, ResourceType
 
@@ -160,4 +162,6 @@ class ResourceFilterForm(_ListFilterForm):
 
 class FunctionFilterForm(_ListFilterForm):
     status = forms.ChoiceField(choices=_choices(FunctionStatus.values, "All live statuses"), required=False)
+    runtime = forms.ChoiceField(choices=_choices(RUNTIMES, "All runtimes"), required=False)
     region = forms.ChoiceField(choices=REGION_CHOICES, required=False)
+    tag = forms.CharField(required=False, max_length=MAX_TAG_LENGTH, validators=[validate_tag])

@@ -5,6 +5,7 @@ and shows only that account's objects (staff users without an account get a 403
 page pointing to the admin). Pages are never cached: they show account data.
 """
 
+from datetime import date
 from functools import wraps
 
 from django.conf import settings
@@ -17,12 +18,17 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from billing.api.serializers import UsageLineSerializer, UsageSerializer
+from billing.links import invoice_pdf_url
+from billing.periods import EARLIEST_YEAR, current_month, format_month, next_month, parse_month, previous_month
+from billing.selectors import PriceMissing, invoice_list, usage_daily, usage_for_month
 from elbia.accounts.forms import (
     FunctionFilterForm,
     LoginForm,
@@ -33,11 +39,14 @@ from elbia.accounts.forms import (
 from elbia.accounts.selectors import api_token_list
 from elbia.accounts.services import account_create, token_issue, token_revoke
 from elbia.accounts.throttling import attempt_count
+from elbia.api.ids import is_public_id
 from elbia.api.throttling import client_ip
 from functions.selectors import function_list
 from resources.selectors import resource_list
 
 PAGE_SIZE = 50
+# How many months back the usage page's month list reaches (earlier months stay reachable with "Previous").
+MONTH_CHOICES = 24
 SIGNUP_WINDOW = 3600
 # How long a generated token form's id is remembered, so a resubmitted form issues no second token.
 TOKEN_FORM_TTL = 24 * 3600
@@ -143,11 +152,18 @@ def home(request):
     functions = function_list(account=request.account).aggregate(total=Count("id"), active=Count("id", filter=active))
     usable = Q(revoked_at__isnull=True, expires_at__gt=timezone.now())
     tokens = api_token_list(user=request.user).aggregate(total=Count("id"), active=Count("id", filter=usable))
+    month = current_month()
+    try:
+        usage = UsageSerializer(usage_for_month(account=request.account, month=month)).data
+    except PriceMissing:
+        usage = None
     context = {
         "section": "home",
         "resources": resources,
         "functions": functions,
         "tokens": tokens,
+        "month": month,
+        "usage": usage,
         "base_url": request.build_absolute_uri("/").rstrip("/"),
     }
     return render(request, "accounts/home.html", context)
@@ -184,7 +200,7 @@ def resources(request):
 
 @dashboard_page
 def functions(request):
-    """The account's functions, filtered by status and region, 50 per page."""
+    """The account's functions, filtered by status, runtime, region and tag, 50 per page."""
     return _filtered_list(
         request,
         form=FunctionFilterForm(request.GET),
@@ -192,6 +208,89 @@ def functions(request):
         template="functions/list.html",
         section="functions",
     )
+
+
+# --- Usage and invoices -------------------------------------------------------------
+
+
+def _requested_month(request):
+    """The ``?month=YYYY-MM`` asked for (default: this month, UTC) and an error message; checked as /v1/usage does."""
+    today = current_month()
+    raw = request.GET.get("month")
+    if raw is None:
+        return today, None
+    try:
+        month = parse_month(raw)
+    except ValueError:
+        return None, f"The month must be written YYYY-MM, from {EARLIEST_YEAR}-01 (for example {format_month(today)})."
+    if month > today:
+        return None, f"{format_month(month)} has not started yet: choose {format_month(today)} or an earlier month."
+    return month, None
+
+
+def _month_choices(account, month):
+    """Months for the picker, newest first: back to the account's first month, at most ``MONTH_CHOICES``."""
+    today = current_month()
+    first = max(current_month(account.created_at), date(EARLIEST_YEAR, 1, 1))
+    choices, cursor = [], today
+    while cursor >= first and len(choices) < MONTH_CHOICES:
+        choices.append(cursor)
+        cursor = previous_month(cursor)
+    if month is not None and month not in choices:
+        choices.append(month)
+    return choices
+
+
+@dashboard_page
+def usage(request):
+    """The month's usage and cost exactly as ``GET /v1/usage`` shows them, with a chart of each day's usage."""
+    month, error = _requested_month(request)
+    today = current_month()
+    context = {
+        "section": "usage",
+        "month": month,
+        "current": today,
+        "months": _month_choices(request.account, month),
+        "error": error,
+    }
+    if error:
+        return render(request, "billing/usage.html", context, status=400)
+    context.update(
+        previous=previous_month(month) if month > date(EARLIEST_YEAR, 1, 1) else None,
+        next=next_month(month) if month < today else None,
+        days=usage_daily(account=request.account, month=month),
+    )
+    try:
+        context["usage"] = UsageSerializer(usage_for_month(account=request.account, month=month)).data
+    except PriceMissing as exc:
+        context["pricing_unavailable"] = str(exc)
+        return render(request, "billing/usage.html", context, status=503)
+    return render(request, "billing/usage.html", context)
+
+
+@dashboard_page
+def invoices(request):
+    """The account's invoices, newest month first, 50 per page, each with a signed link to its PDF."""
+    page = _page(request, invoice_list(account=request.account))
+    for invoice in page.object_list:
+        invoice.pdf_url = invoice_pdf_url(invoice.public_id, request=request)
+    context = {"section": "invoices", "page": page, "link_minutes": max(int(settings.ELBIA_PDF_LINK_SECONDS // 60), 1)}
+    return render(request, "billing/invoices.html", context)
+
+
+@dashboard_page
+def invoice_detail(request, public_id: str):
+    """One invoice of the account with its lines, as the API and the PDF show them; anyone else's is a 404."""
+    if not is_public_id(public_id, "INV_"):
+        raise Http404("No such invoice.")
+    invoice = get_object_or_404(invoice_list(account=request.account), public_id=public_id)
+    context = {
+        "section": "invoices",
+        "invoice": invoice,
+        "lines": UsageLineSerializer(invoice.lines.all(), many=True).data,
+        "pdf_url": invoice_pdf_url(invoice.public_id, request=request),
+    }
+    return render(request, "billing/invoice.html", context)
 
 
 # --- Account Settings ---------------------------------------------------------------

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from functions.api import views
+
+router = SimpleRouter(trailing_slash=False)
+router.register("functions", views.FunctionViewSet, basename="function")
+
+urlpatterns = [
+    path("runtimes", views.RuntimeListView.as_view(), name="runtime-list"),
+    *router.urls,
+]

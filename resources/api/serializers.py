@@ -1,11 +1,11 @@
 """Input and output shapes of /v1/resources (input and output differ, so they are separate serializers)."""
 
-from datetime import UTC, datetime
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from elbia.api.serializers import StrictSerializer, rfc3339
+from functions.api.serializers import FunctionSerializer
 from resources.models import Resource, ResourceType
 from resources.validators import (
     validate_cidr_block,
@@ -15,25 +15,6 @@ from resources.validators import (
     validate_tags,
     validate_vpc_name,
 )
-
-UNKNOWN_FIELD = "Unknown field."
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare (a typo such as ``instanceType`` is a 400, not silently ignored)."""
-
-    #: Fields that exist on the object but may not be sent here, with the message to give.
-    refused_fields: dict[str, str] = {}
-
-    def validate(self, attrs):
-        initial = self.initial_data if isinstance(self.initial_data, dict) else {}
-        errors = {}
-        for name in initial:
-            if name not in self.fields:
-                errors[name] = [self.refused_fields.get(name, UNKNOWN_FIELD)]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
 
 
 class TagsField(serializers.JSONField):
@@ -121,32 +102,6 @@ class ResourceUpdateSerializer(StrictSerializer):
     tags = TagsField(required=False)
 
 
-class FunctionSummarySerializer(serializers.Serializer):
-    """The function behind a ``type=function`` resource, as ``expand=function`` nests it.
-
-    A deliberately small shape; the functions API's own serializer can replace it
-    (``ResourceSerializer.function_serializer_class``) without touching anything else.
-    """
-
-    id = serializers.CharField(source="public_id")
-    name = serializers.CharField()
-    runtime = serializers.CharField()
-    handler = serializers.CharField()
-    status = serializers.CharField()
-    memory = serializers.SerializerMethodField()
-    timeout = serializers.IntegerField(source="timeout_s")
-    region = serializers.CharField()
-    tags = serializers.JSONField()
-
-    def get_memory(self, function) -> str:
-        return f"{function.memory_mb}MB"
-
-
-def _time(value: datetime | None) -> str | None:
-    """RFC 3339 UTC with a ``Z``, as REST_FRAMEWORK["DATETIME_FORMAT"] renders every other time."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
-
 class ResourceSerializer(serializers.ModelSerializer):
     """The resource object of API.md. ``context["expand"]`` nests ``vpc`` and adds ``function``.
 
@@ -154,8 +109,6 @@ class ResourceSerializer(serializers.ModelSerializer):
     builds it directly, because DRF's per-field machinery costs more than the database
     on a page of 200 objects (and far more with a nested serializer per row).
     """
-
-    function_serializer_class = FunctionSummarySerializer
 
     id = serializers.CharField(source="public_id", read_only=True)
     name = serializers.CharField(allow_null=True)
@@ -190,7 +143,7 @@ class ResourceSerializer(serializers.ModelSerializer):
         data = self.represent(resource, expand_vpc="vpc" in expand)
         if "function" in expand:
             function = getattr(resource, "function", None) if resource.type == ResourceType.FUNCTION else None
-            data["function"] = self.function_serializer_class(function).data if function is not None else None
+            data["function"] = FunctionSerializer.represent(function) if function is not None else None
         return data
 
     @classmethod
@@ -208,11 +161,11 @@ class ResourceSerializer(serializers.ModelSerializer):
             "vpc": vpc,
             "memory": resource.memory,
             "tags": resource.tags,
-            "created_at": _time(resource.created_at),
-            "updated_at": _time(resource.updated_at),
-            "provisioning_started_at": _time(resource.provisioning_started_at),
-            "provisioned_at": _time(resource.provisioned_at),
-            "last_execution": _time(resource.last_execution),
+            "created_at": rfc3339(resource.created_at),
+            "updated_at": rfc3339(resource.updated_at),
+            "provisioning_started_at": rfc3339(resource.provisioning_started_at),
+            "provisioned_at": rfc3339(resource.provisioned_at),
+            "last_execution": rfc3339(resource.last_execution),
             "failure_reason": resource.failure_reason or None,
         }
 

@@ -8,7 +8,8 @@ through the public API (documented in docs/resources.md):
 - ``"simulate": "transient"``: every provisioning attempt hits a transient error, so the task
   retries with backoff and finally gives up (``failed``, the reason says so);
 - ``"simulate": "flaky"``: the first provisioning attempt hits a transient error, the retry succeeds;
-- function tag ``"simulate:fail"`` (function tags are a list of strings): the deployment fails.
+- function tags (a list of strings) say the same with a colon: ``"simulate:fail"`` fails the
+  deployment for good, ``"simulate:transient"`` and ``"simulate:flaky"`` behave as above for it.
 """
 
 import time
@@ -41,14 +42,22 @@ class SimulatedProvider(Provider):
             raise ProviderError(f"Simulated deletion failure for {resource.public_id} (tag simulate=fail-delete).")
 
     def deploy_function(self, function) -> None:
+        mode = self._mode(function)
         self._wait()
-        if "simulate:fail" in (function.tags or []):
+        if mode == "fail":
             raise ProviderError(f"Simulated deployment failure for {function.public_id} (tag simulate:fail).")
+        if mode == "transient":
+            raise TransientProviderError("Simulated transient provider error (tag simulate:transient).")
+        if mode == "flaky" and cache.add(f"simulated-flaky:function:{function.pk}", 1, timeout=3600):
+            raise TransientProviderError("Simulated transient provider error (tag simulate:flaky, first attempt).")
 
     @staticmethod
-    def _mode(resource) -> str:
-        tags = resource.tags if isinstance(resource.tags, dict) else {}
-        return str(tags.get(SIMULATE_TAG, ""))
+    def _mode(obj) -> str:
+        """The simulation a resource (``{"simulate": mode}``) or a function (``["simulate:mode"]``) asks for."""
+        if isinstance(obj.tags, dict):
+            return str(obj.tags.get(SIMULATE_TAG, ""))
+        prefix = f"{SIMULATE_TAG}:"
+        return next((tag[len(prefix) :] for tag in obj.tags or [] if tag.startswith(prefix)), "")
 
     @staticmethod
     def _wait() -> None:

@@ -36,8 +36,9 @@ def test_home_counts_only_the_accounts_objects(
     expired = issue_token(user, scopes=["resources:read"]).api_token
     ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     issue_token(other_user, scopes=["resources:read"])
-    # session, user, account, then one aggregate each for resources, functions and tokens
-    with django_assert_num_queries(6):
+    # session, user, account, one aggregate each for resources, functions and tokens,
+    # then this month's usage: price book, executions, compute resources
+    with django_assert_num_queries(9):
         page = signed_in.get("/").content.decode()
     stats = re.findall(r'stat-value">(\d+)</span>\s*<span class="stat-detail">(\d+) active', page)
     # live resources (each function brings its backing resource), functions, the user's tokens
@@ -108,14 +109,21 @@ def test_functions_page_shows_only_the_accounts_functions(signed_in, account, ot
 
 
 def test_functions_page_filters(signed_in, account):
-    FunctionFactory(account=account, name="live-one", status="active", region="us-east-1")
-    FunctionFactory(account=account, name="old-one", status="deprecated", region="eu-west-1")
+    FunctionFactory(account=account, name="live-one", status="active", region="us-east-1", tags=["auth", "edge"])
+    FunctionFactory(account=account, name="old-one", status="deprecated", region="eu-west-1", runtime="Python 3.12")
     FunctionFactory(account=account, name="deleted-one", status="deleted")
     assert rows(signed_in.get("/functions/")) == 2
     deprecated = signed_in.get("/functions/?status=deprecated")
     assert rows(deprecated) == 1 and "old-one" in deprecated.content.decode()
     assert rows(signed_in.get("/functions/?region=us-east-1")) == 1
     assert signed_in.get("/functions/?status=sleeping").status_code == 400
+    python = signed_in.get("/functions/?runtime=Python+3.12")
+    assert rows(python) == 1 and "old-one" in python.content.decode()
+    tagged = signed_in.get("/functions/?tag=edge")
+    assert rows(tagged) == 1 and "live-one" in tagged.content.decode()
+    assert "No functions match these filters" in signed_in.get("/functions/?tag=nothing-has-this").content.decode()
+    assert signed_in.get("/functions/?runtime=Cobol+85").status_code == 400
+    assert signed_in.get("/functions/?tag=%3Cscript%3E").status_code == 400
 
 
 @pytest.mark.parametrize("count", [1, 60])

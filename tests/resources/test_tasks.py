@@ -145,7 +145,7 @@ class TestReaper:
         settings.ELBIA_STUCK_AFTER = 60
         self.age(compute, ResourceStatus.PROVISIONING, 61, lifecycle_task_id="dead-worker")
         with pytest.MonkeyPatch.context() as patch:  # queue nothing: run the requeued task here instead
-            patch.setattr("resources.tasks.transaction.on_commit", lambda *args, **kwargs: None)
+            patch.setattr("elbia.lifecycle.transaction.on_commit", lambda *args, **kwargs: None)
             reap_stuck_resources.apply()
         assert provision_resource.apply(args=[compute.pk], task_id="new").get() == "done"
         assert reload(compute).status == ResourceStatus.ACTIVE

@@ -5,6 +5,8 @@ from django.db import transaction
 from billing.demo import seed_billing_demo
 from elbia.accounts.models import User
 from elbia.accounts.services import account_create, token_issue
+from functions.models import Function
+from functions.services import function_create
 from resources.models import Resource
 from resources.services import resource_create, vpc_create
 
@@ -25,6 +27,7 @@ class Command(BaseCommand):
             user = account_create(username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD)
             self.stdout.write(f"Created the demo account (dashboard login: {DEMO_USERNAME} / {DEMO_PASSWORD}).")
         self.seed_resources(user.account)
+        self.seed_functions(user.account)
         invoice = seed_billing_demo(account=user.account)
         self.stdout.write(f"Usage metered; invoice {invoice.public_id} ({invoice.amount}) for the month just ended.")
         issued = token_issue(user=user, scopes=list(settings.SCOPES), name="Demo token")
@@ -72,3 +75,37 @@ class Command(BaseCommand):
             tags={"env": "staging"},
         )
         self.stdout.write("Created demo resources (they move from pending to active once the worker runs).")
+
+    def seed_functions(self, account) -> None:
+        """A few functions (once): the worker provisions their resources, then deploys them, after the seed commits."""
+        if Function.objects.for_account(account).exists():
+            return
+        function_create(
+            account=account,
+            name="user-authentication",
+            runtime="Node.js 20",
+            handler="index.handler",
+            memory_mb=256,
+            tags=["auth", "team:identity"],
+            environment={"LOG_LEVEL": "info", "JWT_SECRET": "demo-secret-not-shown-by-the-api"},
+        )
+        function_create(
+            account=account,
+            name="image-resize",
+            runtime="Python 3.12",
+            handler="app.handler",
+            memory_mb=1024,
+            timeout_s=30,
+            region="eu-west-1",
+            tags=["media"],
+        )
+        function_create(
+            account=account,
+            name="nightly-report",
+            runtime="Java 21",
+            handler="reports.Nightly::handleRequest",
+            memory_mb=512,
+            timeout_s=300,
+            tags=["reports", "team:data"],
+        )
+        self.stdout.write("Created demo functions (created, then deploying, then active once the worker runs).")

@@ -1,0 +1,252 @@
+"""The discipline every lifecycle task follows (resource provisioning, function deployment, deletion).
+
+A lifecycle model has ``public_id``, ``status``, ``failure_reason``, ``lifecycle_task_id``,
+``requeue_count`` and ``updated_at`` (``auto_now``); optionally a ``failed_at`` time. Its work is a
+set of :class:`Step` s, each done by one Celery task taking the row's id:
+
+1. **claim**: under ``select_for_update``, check that the status still calls for the step and that no
+   other message owns it; then record the step's working status and this message's id
+   (``lifecycle_task_id``). A duplicate message, or the same task run twice, finds the step owned or
+   already done and does nothing.
+2. **work**: the provider call, outside any lock, so reads and PATCHes never wait for a slow cloud.
+   A :class:`NotReady` (something the step needs is still on its way) retries shortly, keeping the
+   claim; a ``TransientProviderError`` retries with exponential backoff, then gives up; a
+   ``ProviderError`` fails the row with the provider's reason.
+3. **complete**: under the lock again, only if this message still owns the step (the reaper may have
+   handed it to another message meanwhile): the step's done status and time.
+
+The reaper (a periodic task per model) requeues rows left in a transient status longer than
+``ELBIA_STUCK_AFTER`` (their worker died, their message was lost) and fails them after
+``ELBIA_STUCK_REQUEUES`` requeues. ``ELBIA_STUCK_AFTER`` must exceed the task hard time limit, so a
+requeued step's first owner is surely gone.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from resources.providers import ProviderError, TransientProviderError
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 300
+MIN_POLL_SECONDS = 0.5
+REAP_BATCH = 500
+MAX_REASON = 1000
+
+
+@dataclass(frozen=True)
+class Step:
+    """One lifecycle step: the statuses it starts from, the status it works in, the one it ends in."""
+
+    name: str
+    starts_from: tuple[str, ...]
+    working: str
+    done: str
+    done_at: str
+
+
+class NotReady(Exception):
+    """Something the step depends on is still on its way (a VPC, a function's resource): retry shortly."""
+
+
+class StepFailed(Exception):
+    """The step cannot be done, for a reason shown to the customer (raised by a claim check or the work)."""
+
+
+def backoff(retries: int) -> float:
+    """Seconds before retry number ``retries + 1``: ELBIA_RETRY_BACKOFF * 2**retries, capped."""
+    return min(settings.ELBIA_RETRY_BACKOFF * 2**retries, MAX_BACKOFF_SECONDS)
+
+
+def poll_interval() -> float:
+    """Seconds before looking again at something still on its way (about one provider step)."""
+    return max(settings.ELBIA_PROVISION_DELAY, MIN_POLL_SECONDS)
+
+
+#: Checked under the row lock before a step is claimed: raise NotReady to wait, StepFailed to fail the row.
+ClaimCheck = Callable[[models.Model], None]
+
+
+class Lifecycle:
+    """Claims, completes, fails and reaps the steps of one lifecycle model (see the module docstring)."""
+
+    def __init__(self, *, model: type[models.Model], failed: str, steps: Iterable[Step], failed_at: str = ""):
+        self.model = model
+        self.failed = failed
+        self.failed_at = failed_at
+        self.steps = {step.name: step for step in steps}
+        self.transient = tuple(dict.fromkeys(status for step in self.steps.values() for status in step.starts_from))
+        self.checks: dict[str, ClaimCheck] = {}
+        self.tasks: dict[str, Task] = {}
+
+    @property
+    def noun(self) -> str:
+        return str(self.model._meta.verbose_name).capitalize()
+
+    def step_for(self, status: str) -> Step:
+        """The step a row in the transient ``status`` is waiting for."""
+        return next(step for step in self.steps.values() if status in step.starts_from)
+
+    def task(self, step: Step, *, check: ClaimCheck | None = None):
+        """Register the decorated Celery task as the one doing ``step`` (the reaper requeues it)."""
+
+        def register(task: Task) -> Task:
+            self.tasks[step.name] = task
+            if check is not None:
+                self.checks[step.name] = check
+            return task
+
+        return register
+
+    def _locked(self, pk: int):
+        return self.model._default_manager.select_for_update().filter(pk=pk).first()
+
+    def _fail(self, obj, reason: str) -> None:
+        obj.status = self.failed
+        obj.failure_reason = reason[:MAX_REASON]
+        obj.lifecycle_task_id = ""
+        fields = ["status", "failure_reason", "lifecycle_task_id", "requeue_count", "updated_at"]
+        if self.failed_at:
+            setattr(obj, self.failed_at, timezone.now())
+            fields.append(self.failed_at)
+        obj.save(update_fields=fields)
+
+    def record_failure(self, pk: int, step: Step, task_id: str, reason: str) -> bool:
+        """Mark the row failed with ``reason`` if the step is still in progress and not owned by another task."""
+        with transaction.atomic():
+            obj = self._locked(pk)
+            if obj is None or obj.status not in step.starts_from:
+                return False
+            if obj.lifecycle_task_id not in ("", task_id):
+                return False
+            self._fail(obj, reason)
+        logger.warning("%s %s: %s failed: %s", self.noun, obj.public_id, step.name, reason)
+        return True
+
+    def claim(self, pk: int, step: Step, task_id: str):
+        """Take ownership of the step for ``task_id``; ``None`` when there is nothing (left) for it to do."""
+        with transaction.atomic():
+            obj = self._locked(pk)
+            if obj is None or obj.status not in step.starts_from:
+                return None
+            if obj.lifecycle_task_id not in ("", task_id):
+                return None  # another message owns this step
+            check = self.checks.get(step.name)
+            if check is not None:
+                try:
+                    check(obj)
+                except StepFailed as failure:
+                    self._fail(obj, str(failure))
+                    return None
+            obj.status = step.working
+            obj.lifecycle_task_id = task_id
+            obj.save(update_fields=["status", "lifecycle_task_id", "updated_at"])
+            return obj
+
+    def complete(self, pk: int, step: Step, task_id: str) -> bool:
+        """Record the step done, if ``task_id`` still owns it."""
+        with transaction.atomic():
+            obj = self._locked(pk)
+            if obj is None or obj.status != step.working or obj.lifecycle_task_id != task_id:
+                return False  # the reaper, or a newer request, handed the step to another message meanwhile
+            obj.status = step.done
+            setattr(obj, step.done_at, timezone.now())
+            obj.lifecycle_task_id = ""
+            obj.requeue_count = 0
+            obj.save(update_fields=["status", step.done_at, "lifecycle_task_id", "requeue_count", "updated_at"])
+        logger.info("%s %s: %s done, now %s", self.noun, obj.public_id, step.name, step.done)
+        return True
+
+    def run(self, task: Task, pk: int, step: Step, work: Callable[[models.Model], None]) -> str:
+        """Claim, work, complete: the body of every lifecycle task. Returns what happened, for logs and tests."""
+        task_id = task.request.id or f"local-{uuid.uuid4()}"
+        try:
+            obj = self.claim(pk, step, task_id)
+            if obj is None:
+                return "nothing to do"
+            work(obj)
+        except NotReady:
+            raise task.retry(countdown=poll_interval(), max_retries=None) from None
+        except (ProviderError, StepFailed) as error:
+            self.record_failure(pk, step, task_id, str(error) or f"The provider refused the {step.name}.")
+            return "failed"
+        except TransientProviderError as error:
+            if task.request.retries >= settings.ELBIA_PROVIDER_MAX_RETRIES:
+                raise  # on_failure records it
+            logger.info("%s %s: transient error during %s, retrying: %s", self.noun, obj.public_id, step.name, error)
+            raise task.retry(exc=error, countdown=backoff(task.request.retries), max_retries=None) from None
+        return "done" if self.complete(pk, step, task_id) else "superseded"
+
+    def _reap_one(self, pk: int, cutoff) -> str | None:
+        with transaction.atomic():
+            obj = (
+                self.model._default_manager.select_for_update(skip_locked=True)  # a concurrent reaper has it
+                .filter(pk=pk, status__in=self.transient, updated_at__lt=cutoff)
+                .first()
+            )
+            if obj is None:
+                return None
+            step = self.step_for(obj.status)
+            if obj.requeue_count >= settings.ELBIA_STUCK_REQUEUES:
+                self._fail(
+                    obj,
+                    f"The {step.name} did not finish after {obj.requeue_count + 1} attempts "
+                    f"of {int(settings.ELBIA_STUCK_AFTER)} seconds each.",
+                )
+                return "failed"
+            obj.requeue_count += 1
+            obj.lifecycle_task_id = ""  # the next message to arrive owns the step
+            obj.save(update_fields=["requeue_count", "lifecycle_task_id", "updated_at"])
+            transaction.on_commit(partial(self.tasks[step.name].delay, obj.pk), robust=True)
+            return "requeued"
+
+    def reap(self) -> dict[str, int]:
+        """Requeue rows stuck in a transient status for longer than ELBIA_STUCK_AFTER; fail the hopeless ones."""
+        cutoff = timezone.now() - timedelta(seconds=settings.ELBIA_STUCK_AFTER)
+        stuck = list(
+            self.model._default_manager.filter(status__in=self.transient, updated_at__lt=cutoff)
+            .order_by("updated_at")
+            .values_list("pk", flat=True)[:REAP_BATCH]
+        )
+        outcome = {"requeued": 0, "failed": 0}
+        for pk in stuck:
+            result = self._reap_one(pk, cutoff)
+            if result:
+                outcome[result] += 1
+        if any(outcome.values()):
+            logger.warning("Reaper (%s): %s", self.model._meta.verbose_name_plural, outcome)
+        return outcome
+
+
+class LifecycleTask(Task):
+    """Base of the lifecycle tasks: late acknowledgement, and a failure handler that records ``failed``.
+
+    Subclasses (``@shared_task(base=LifecycleTask, lifecycle=..., step_name=...)``) name their lifecycle
+    and step; the task's first argument is the row's id.
+    """
+
+    acks_late = True
+    reject_on_worker_lost = True
+    lifecycle: Lifecycle
+    step_name = ""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        step = self.lifecycle.steps[self.step_name]
+        if isinstance(exc, TransientProviderError):
+            reason = f"{exc} (gave up after {settings.ELBIA_PROVIDER_MAX_RETRIES + 1} attempts)"
+        elif isinstance(exc, SoftTimeLimitExceeded):
+            reason = f"The provider did not finish {step.name} in time."
+        else:
+            reason = f"Internal error during {step.name}; the team has been notified."
+        pk = args[0] if args else next(iter(kwargs.values()))
+        self.lifecycle.record_failure(pk, step, task_id, reason)

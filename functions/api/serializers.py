@@ -1,0 +1,213 @@
+"""Input and output shapes of /v1/functions (they differ, so they are separate serializers).
+
+``FunctionSerializer`` is the one representation of a function: the functions API returns it and the
+resources API nests it (``GET /v1/resources/{id}?expand=function``). Environment variables appear as
+their names only; their values are write-only.
+"""
+
+from rest_framework import serializers
+
+from elbia.api.serializers import StrictSerializer, rfc3339
+from functions.models import Function
+from functions.validators import (
+    validate_current_runtime,
+    validate_environment,
+    validate_environment_patch,
+    validate_handler,
+    validate_memory_mb,
+    validate_name,
+    validate_tags,
+    validate_timeout_s,
+)
+from resources.validators import validate_region
+
+READ_ONLY = "This field is read-only."
+
+
+class FunctionSerializer(serializers.ModelSerializer):
+    """A serverless function. Its environment variables are listed by name; their values are never returned."""
+
+    # The declared fields describe the object (for the OpenAPI schema); ``represent`` builds it directly,
+    # as ``ResourceSerializer`` does, because DRF's per-field machinery costs more than the database on a
+    # page of functions. Both the functions API and ``expand=function`` on resources use ``represent``.
+
+    id = serializers.CharField(source="public_id")
+    memory = serializers.CharField(help_text='Memory as resources show it, e.g. "128MB".')
+    memory_mb = serializers.IntegerField(help_text="Memory in MB, as a number.")
+    timeout = serializers.IntegerField(source="timeout_s", help_text="Timeout in seconds.")
+    environment = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the environment variables (never their values)."
+    )
+    tags = serializers.ListField(child=serializers.CharField())
+    resource = serializers.CharField(allow_null=True, help_text="ID of the function's resource (type function).")
+    failure_reason = serializers.CharField(allow_null=True)
+
+    class Meta:
+        model = Function
+        fields = [
+            "id",
+            "name",
+            "runtime",
+            "handler",
+            "status",
+            "memory",
+            "memory_mb",
+            "timeout",
+            "region",
+            "tags",
+            "environment",
+            "resource",
+            "created_at",
+            "deployment_started",
+            "deployed_at",
+            "last_executed",
+            "failure_reason",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, function: Function) -> dict:
+        return self.represent(function)
+
+    @staticmethod
+    def represent(function: Function) -> dict:
+        """The function as the API shows it; reads ``function.resource`` (select it with the function)."""
+        return {
+            "id": function.public_id,
+            "name": function.name,
+            "runtime": function.runtime,
+            "handler": function.handler,
+            "status": function.status,
+            "memory": function.memory,
+            "memory_mb": function.memory_mb,
+            "timeout": function.timeout_s,
+            "region": function.region,
+            "tags": function.tags,
+            "environment": sorted(function.environment),  # names only: values are write-only
+            "resource": function.resource.public_id if function.resource_id is not None else None,
+            "created_at": rfc3339(function.created_at),
+            "deployment_started": rfc3339(function.deployment_started),
+            "deployed_at": rfc3339(function.deployed_at),
+            "last_executed": rfc3339(function.last_executed),
+            "failure_reason": function.failure_reason or None,
+        }
+
+
+class StringField(serializers.CharField):
+    """A JSON string, nothing else (DRF's CharField would also take a number and turn it into text)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IntegerField(serializers.IntegerField):
+    """A JSON integer, nothing else (DRF's IntegerField would also take "128" and 128.0)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return data
+
+
+class TagListField(serializers.JSONField):
+    """A list of tags (see functions.validators.validate_tags)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[validate_tags], **kwargs)
+
+
+class EnvironmentField(serializers.JSONField):
+    """Environment variables: names to string values. Its error messages never show a value."""
+
+    def __init__(self, validator=validate_environment, **kwargs):
+        super().__init__(validators=[validator], **kwargs)
+
+
+class FunctionCreateSerializer(StrictSerializer):
+    """``POST /v1/functions``."""
+
+    refused_fields = {
+        **{
+            name: READ_ONLY
+            for name in (
+                "id",
+                "status",
+                "resource",
+                "created_at",
+                "deployment_started",
+                "deployed_at",
+                "last_executed",
+                "failure_reason",
+            )
+        },
+        "memory": "Send memory_mb, the memory in MB as an integer.",
+        "timeout": "Send timeout_s, the timeout in seconds as an integer.",
+    }
+
+    name = StringField(validators=[validate_name], help_text="Unique in the account; a DNS label, e.g. my-function.")
+    runtime = StringField(validators=[validate_current_runtime], help_text="A runtime name from GET /v1/runtimes.")
+    handler = StringField(max_length=128, help_text="Entry point in the runtime's format, e.g. index.handler.")
+    memory_mb = IntegerField(required=False, validators=[validate_memory_mb], help_text="128 to 10240 (default 128).")
+    timeout_s = IntegerField(required=False, validators=[validate_timeout_s], help_text="1 to 900 (default 3).")
+    region = StringField(required=False, validators=[validate_region], help_text="Default us-east-1.")
+    tags = TagListField(required=False)
+    environment = EnvironmentField(required=False, help_text="Variable names to string values (write-only).")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if "handler" in attrs and "runtime" in attrs:
+            try:
+                validate_handler(attrs["handler"], attrs["runtime"])
+            except Exception as error:  # a Django ValidationError
+                raise serializers.ValidationError({"handler": list(error.messages)}) from None
+        return attrs
+
+
+class FunctionUpdateSerializer(StrictSerializer):
+    """``PATCH /v1/functions/{id}``: configuration (redeploys), tags, or ``status: "deprecated"``."""
+
+    refused_fields = {
+        name: "This field cannot be changed."
+        for name in (
+            "id",
+            "name",
+            "runtime",
+            "region",
+            "memory",
+            "timeout",
+            "resource",
+            "created_at",
+            "deployment_started",
+            "deployed_at",
+            "last_executed",
+            "failure_reason",
+        )
+    }
+
+    handler = StringField(required=False, max_length=128)
+    memory_mb = IntegerField(required=False, validators=[validate_memory_mb])
+    timeout_s = IntegerField(required=False, validators=[validate_timeout_s])
+    tags = TagListField(required=False, help_text="Replaces the tags.")
+    environment = EnvironmentField(
+        validator=validate_environment_patch,
+        required=False,
+        help_text="A merge patch: a string sets a variable, null removes it, unnamed variables stay.",
+    )
+    status = StringField(required=False, help_text='Only "deprecated" (checked by the service).')
+
+
+class RuntimeSerializer(serializers.Serializer):
+    """One entry of ``GET /v1/runtimes``."""
+
+    name = serializers.CharField(help_text='What the API takes, e.g. "Node.js 20".')
+    identifier = serializers.CharField(help_text="The AWS Lambda runtime identifier, e.g. nodejs20.x.")
+    language = serializers.CharField()
+    handler_format = serializers.CharField(help_text="e.g. file.function, package.Class::method")
+    handler_example = serializers.CharField(help_text="e.g. index.handler")
+    handler_pattern = serializers.CharField(help_text="Regular expression a handler must match (anchored).")
+    deprecated = serializers.BooleanField(help_text="New functions cannot use a deprecated runtime.")

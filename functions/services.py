@@ -1,0 +1,249 @@
+"""Writes for functions: the API, the dashboard, the admin and the tasks all call these.
+
+A function runs on its own resource (``type=function``), which the resources app provisions and tears
+down (``resources.services``). A service validates, writes the rows and queues the Celery task with
+``transaction.on_commit`` (ids only); the task does the slow work (``functions.tasks``). Validation
+problems are Django ``ValidationError``s keyed by field (400 ``invalid_request``); state conflicts are
+409s. ``FunctionTag`` rows mirror ``Function.tags`` and are rewritten here whenever the tags change.
+"""
+
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from elbia.accounts.models import Account
+from elbia.api.exceptions import Conflict
+from functions.models import Function, FunctionStatus, FunctionTag
+from functions.validators import validate_current_runtime
+from resources.models import ResourceStatus
+from resources.services import resource_create_for_function, resource_delete, resource_resize_for_function
+
+#: Changing any of these redeploys the function.
+CONFIG_FIELDS = ("handler", "memory_mb", "timeout_s", "environment")
+
+_UNSET: Any = object()
+
+
+def _queue(task_name: str, function: Function) -> None:
+    from functions import tasks
+
+    # robust: a broker outage must not turn a committed write into a 500; the reaper requeues the work.
+    transaction.on_commit(partial(getattr(tasks, task_name).delay, function.pk), robust=True)
+
+
+def _name_taken(*, account: Account, name: str) -> bool:
+    return Function.objects.for_account(account).filter(name=name).exclude(status=FunctionStatus.DELETED).exists()
+
+
+def _name_conflict(name: str) -> Conflict:
+    return Conflict(f"A function named '{name}' already exists in this account.")
+
+
+def _clean(function: Function, *, extra: dict[str, list[str]] | None = None) -> None:
+    """Validate every field (uniqueness is left to the database's constraints), reporting all problems at once."""
+    errors: dict[str, list[str]] = dict(extra or {})
+    try:
+        function.full_clean(exclude=["account", "resource"], validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            errors.setdefault(field, messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def function_sync_tags(*, function: Function) -> None:
+    """Make the function's ``FunctionTag`` rows exactly its ``tags`` (two queries, whatever was there before)."""
+    FunctionTag.objects.filter(function=function).exclude(tag__in=function.tags).delete()
+    FunctionTag.objects.bulk_create(
+        [FunctionTag(account_id=function.account_id, function=function, tag=tag) for tag in function.tags],
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def function_create(
+    *,
+    account: Account,
+    name: str,
+    runtime: str,
+    handler: str,
+    memory_mb: int = 128,
+    timeout_s: int = 3,
+    region: str = "us-east-1",
+    tags: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+) -> Function:
+    """Create a function (``created``) and its resource (``pending``), and queue the deployment.
+
+    The resource's provisioning and the function's deployment are queued when the transaction commits;
+    the deployment waits for the resource to be active. Names are unique among the account's live
+    functions (409). ``deployment_started`` is the moment the deployment was requested.
+    """
+    now = timezone.now()
+    function = Function(
+        account=account,
+        name=name,
+        runtime=runtime,
+        handler=handler,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        region=region,
+        tags=list(tags or []),
+        environment=dict(environment or {}),
+        status=FunctionStatus.CREATED,
+        created_at=now,
+        deployment_started=now,
+    )
+    runtime_errors: dict[str, list[str]] = {}
+    try:
+        validate_current_runtime(runtime)
+    except ValidationError as error:
+        runtime_errors["runtime"] = error.messages
+    _clean(function, extra=runtime_errors)
+    if _name_taken(account=account, name=name):
+        raise _name_conflict(name)
+    function.resource = resource_create_for_function(account=account, region=region, memory_mb=memory_mb, name=name)
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent twin surfaces as IntegrityError, not a broken tx
+            function.save()
+    except IntegrityError:
+        if _name_taken(account=account, name=name):
+            raise _name_conflict(name) from None
+        raise
+    function_sync_tags(function=function)
+    _queue("deploy_function", function)
+    return function
+
+
+def _merge_environment(current: dict[str, str], patch: dict[str, str | None]) -> dict[str, str]:
+    """``patch`` applied to ``current`` as a JSON merge patch: a string sets a variable, ``None`` removes it."""
+    merged = dict(current)
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def _refuse_status(status: str) -> None:
+    if status != FunctionStatus.DEPRECATED:
+        raise ValidationError({"status": ["Only 'deprecated' can be set: deprecate the function."]})
+
+
+@transaction.atomic
+def function_update(
+    *,
+    function: Function,
+    handler: str = _UNSET,
+    memory_mb: int = _UNSET,
+    timeout_s: int = _UNSET,
+    environment: dict[str, str | None] = _UNSET,
+    tags: list[str] = _UNSET,
+    status: str = _UNSET,
+) -> Function:
+    """Change a function's configuration (which redeploys it), replace its tags, or deprecate it.
+
+    ``environment`` is a merge patch: a variable given a string is set, one given ``None`` is removed,
+    the others stay (their values cannot be read back, so they cannot be resent). A configuration change
+    needs an ``active`` or ``failed`` function (409 while it deploys, once deprecated or deleting): it goes
+    back to ``deploying`` and a worker deploys the new configuration. ``status="deprecated"`` deprecates an
+    active function (again: no change) and cannot be combined with configuration fields. Tags can change
+    at any time until deletion; they are metadata and do not redeploy.
+    """
+    function = Function.objects.select_for_update().get(pk=function.pk)
+    if function.status in (FunctionStatus.DELETING, FunctionStatus.DELETED):
+        raise Conflict(f"Function {function.public_id} is {function.status}.")
+    requested = {"handler": handler, "memory_mb": memory_mb, "timeout_s": timeout_s, "environment": environment}
+    requested = {field: value for field, value in requested.items() if value is not _UNSET}
+    deprecate = status is not _UNSET
+    if deprecate:
+        _refuse_status(status)
+        if requested:
+            raise ValidationError(
+                {"status": ["Deprecate a function in a request of its own, without configuration changes."]}
+            )
+    if "environment" in requested:
+        requested["environment"] = _merge_environment(function.environment, requested["environment"])
+    changes = {field: value for field, value in requested.items() if value != getattr(function, field)}
+    fields = ["updated_at"]
+
+    if changes:
+        if function.status in (FunctionStatus.CREATED, FunctionStatus.DEPLOYING):
+            raise Conflict(
+                f"Function {function.public_id} is still {function.status}; "
+                "change its configuration once it is active or failed."
+            )
+        if function.status == FunctionStatus.DEPRECATED:
+            raise Conflict(f"Function {function.public_id} is deprecated; its configuration can no longer change.")
+    if deprecate and function.status != FunctionStatus.DEPRECATED:
+        if function.status != FunctionStatus.ACTIVE:
+            raise Conflict(f"Only an active function can be deprecated; {function.public_id} is {function.status}.")
+        function.status = FunctionStatus.DEPRECATED
+        function.deprecated_at = timezone.now()
+        fields += ["status", "deprecated_at"]
+
+    tags_changed = tags is not _UNSET and tags != function.tags
+    if tags_changed:
+        function.tags = tags
+        fields.append("tags")
+    for field, value in changes.items():
+        setattr(function, field, value)
+        fields.append(field)
+    _clean(function)
+
+    if "memory_mb" in changes and function.resource_id is not None:
+        resource_resize_for_function(resource=function.resource, memory_mb=function.memory_mb)
+    if changes:
+        function.status = FunctionStatus.DEPLOYING
+        function.deployment_started = timezone.now()
+        function.failure_reason = ""
+        function.failed_at = None
+        function.lifecycle_task_id = ""  # the redeployment's message claims the step
+        function.requeue_count = 0
+        fields += ["status", "deployment_started", "failure_reason", "failed_at", "lifecycle_task_id", "requeue_count"]
+        _queue("deploy_function", function)
+    function.save(update_fields=list(dict.fromkeys(fields)))
+    if tags_changed:
+        function_sync_tags(function=function)
+    return function
+
+
+@transaction.atomic
+def function_delete(*, function: Function) -> Function:
+    """Start deleting a function (``deleting``) and its resource; 409 when it cannot be deleted now.
+
+    An ``active``, ``failed`` or ``deprecated`` function can be deleted (not while it deploys). Its
+    resource is sent to ``deleting`` in the same transaction; a worker marks the function ``deleted``
+    once the resource is, or ``failed`` with the reason if tearing the resource down failed (then
+    DELETE again retries).
+    """
+    function = Function.objects.select_for_update().get(pk=function.pk)
+    if function.status in (FunctionStatus.DELETING, FunctionStatus.DELETED):
+        raise Conflict(f"Function {function.public_id} is already {function.status}.")
+    if function.status in (FunctionStatus.CREATED, FunctionStatus.DEPLOYING):
+        raise Conflict(
+            f"Function {function.public_id} is still {function.status}; delete it once it is active or failed."
+        )
+    resource = function.resource
+    if resource is not None and resource.status not in (ResourceStatus.DELETING, ResourceStatus.DELETED):
+        try:
+            resource_delete(resource=resource, by_function=True)
+        except Conflict:
+            raise Conflict(
+                f"The resource of function {function.public_id} ({resource.public_id}) is still {resource.status}; "
+                "delete the function once it is active or failed."
+            ) from None
+    function.status = FunctionStatus.DELETING
+    function.failure_reason = ""
+    function.failed_at = None
+    function.lifecycle_task_id = ""
+    function.requeue_count = 0
+    function.save(
+        update_fields=["status", "failure_reason", "failed_at", "lifecycle_task_id", "requeue_count", "updated_at"]
+    )
+    _queue("delete_function", function)
+    return function

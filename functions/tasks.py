@@ -1,0 +1,83 @@
+"""Deployment and deletion of functions, done by Celery workers through the configured provider.
+
+The claim / work / complete discipline, retries, failure recording and the reaper are
+``elbia.lifecycle``'s, as for resources. A function runs on its own resource, which the resources
+app provisions and tears down; these tasks follow it:
+
+- ``deploy_function``: created (or deploying, after a configuration change) -> deploying -> active, or
+  failed with a reason. It waits (retrying shortly, in ``created``) until the function's resource is
+  active, and fails if the resource failed; then the provider deploys the code and configuration.
+- ``delete_function``: deleting -> deleted once the function's resource is deleted (the service sent it
+  to ``deleting``), or failed with the reason if tearing the resource down failed.
+- ``reap_stuck_functions`` (every minute, Celery beat): a function left in a transient status longer than
+  ``ELBIA_STUCK_AFTER`` is requeued, and failed after ``ELBIA_STUCK_REQUEUES`` requeues.
+"""
+
+from celery import shared_task
+
+from elbia.lifecycle import Lifecycle, LifecycleTask, NotReady, Step, StepFailed
+from functions.models import Function, FunctionStatus
+from resources.models import Resource, ResourceStatus
+from resources.providers import get_provider
+
+DEPLOY = Step(
+    "deployment",
+    (FunctionStatus.CREATED, FunctionStatus.DEPLOYING),
+    FunctionStatus.DEPLOYING,
+    FunctionStatus.ACTIVE,
+    "deployed_at",
+)
+DELETE = Step("deletion", (FunctionStatus.DELETING,), FunctionStatus.DELETING, FunctionStatus.DELETED, "deleted_at")
+FUNCTIONS = Lifecycle(model=Function, failed=FunctionStatus.FAILED, failed_at="failed_at", steps=(DEPLOY, DELETE))
+
+
+def _resource_state(function: Function) -> tuple[str, str, str] | None:
+    """Public ID, status and failure reason of the function's resource (``None`` without one)."""
+    if function.resource_id is None:
+        return None
+    return Resource.objects.filter(pk=function.resource_id).values_list("public_id", "status", "failure_reason").get()
+
+
+def _resource_is_active(function: Function) -> None:
+    """A function is deployed once its resource is active; it fails if the resource did not make it."""
+    state = _resource_state(function)
+    if state is None:
+        return
+    public_id, status, reason = state
+    if status in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
+        raise NotReady()
+    if status != ResourceStatus.ACTIVE:
+        raise StepFailed(f"Its resource {public_id} is {status}" + (f": {reason}" if reason else "."))
+
+
+def _resource_is_deleted(function: Function) -> None:
+    """The deletion is done when the resource is deleted; it failed if the resource's teardown did."""
+    state = _resource_state(function)
+    if state is None:
+        return
+    public_id, status, reason = state
+    if status == ResourceStatus.DELETED:
+        return
+    if status == ResourceStatus.FAILED:
+        raise StepFailed(f"Tearing down its resource {public_id} failed: {reason}")
+    raise NotReady()
+
+
+@FUNCTIONS.task(DEPLOY, check=_resource_is_active)
+@shared_task(bind=True, base=LifecycleTask, lifecycle=FUNCTIONS, step_name=DEPLOY.name)
+def deploy_function(self, function_id: int) -> str:
+    """Deploy a function: created -> deploying -> active (or failed)."""
+    return FUNCTIONS.run(self, function_id, DEPLOY, lambda function: get_provider().deploy_function(function))
+
+
+@FUNCTIONS.task(DELETE)
+@shared_task(bind=True, base=LifecycleTask, lifecycle=FUNCTIONS, step_name=DELETE.name)
+def delete_function(self, function_id: int) -> str:
+    """Finish deleting a function once its resource is gone: deleting -> deleted (or failed)."""
+    return FUNCTIONS.run(self, function_id, DELETE, _resource_is_deleted)
+
+
+@shared_task(acks_late=True)
+def reap_stuck_functions() -> dict[str, int]:
+    """Requeue functions stuck in a transient status for longer than ELBIA_STUCK_AFTER; fail the hopeless ones."""
+    return FUNCTIONS.reap()
