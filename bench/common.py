@@ -7,7 +7,7 @@ The seed (``seed``) is what ``bench/run.py`` measures against, in a dedicated Po
 
 - 1,000 accounts owning 1,000,000 resources (one VPC per account and region, compute instances),
   50,000 of them in the measured account ``bench-account-0000``;
-- 100 functions of the measured account (with their function resources and tags), and
+- 1,000 functions of the measured account (with their function resources and tags), and
   ``MEASURED_EVENTS`` usage events of theirs in the current month;
 - 10,000 accounts created on the 1st of ``INVOICE_MONTH``, each with one function and 100 usage
   events in that month, every tenth with a compute instance: the monthly invoice job's input.
@@ -42,13 +42,13 @@ DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 OUT_DIR = ROOT / "bench" / "out"  # gitignored: media files and logs of benchmark runs
 
-SEED_VERSION = 1  # bump when the seed's shape changes: an older seed is then rebuilt
+SEED_VERSION = 2  # bump when the seed's shape changes: an older seed is then rebuilt
 MEASURED = "bench-account-0000"  # the measured account's name
 PROVISIONING = "bench-account-0001"  # the account the Celery provisioning benchmark creates resources in
 ACCOUNTS = 1_000
 RESOURCES = 1_000_000
 MEASURED_RESOURCES = 50_000
-MEASURED_FUNCTIONS = 100
+MEASURED_FUNCTIONS = 1_000
 MEASURED_EVENTS = 200_000
 INVOICE_ACCOUNTS = 10_000
 EVENTS_PER_INVOICE_ACCOUNT = 100
@@ -60,6 +60,7 @@ INSTANCE_TYPES = ("t2.micro", "t2.small", "t3.micro", "t3.medium", "m5.large", "
 STATUSES = ["active"] * 85 + ["pending"] * 3 + ["failed"] * 3 + ["deleted"] * 7 + ["deleting"] * 2
 ENVS = ("prod", "staging", "dev")
 TEAMS = ("web", "data", "platform", "ml", "payments")
+FUNCTION_STATUSES = ["active"] * 93 + ["deprecated"] * 4 + ["failed"] * 3
 FUNCTION_TAGS = ("api", "batch", "cron", "etl", "webhook", "internal")
 RESOURCE_COLUMNS = (
     "public_id",
@@ -324,9 +325,9 @@ def _seed_functions_and_events(rng: random.Random, now: datetime, account_id: in
                 handler="app.handler",
                 memory_mb=128 * (n % 8 + 1),
                 tags=sorted({FUNCTION_TAGS[n % len(FUNCTION_TAGS)], FUNCTION_TAGS[n * 7 % len(FUNCTION_TAGS)]}),
-                status="active",
-                created_at=created,
-                deployed_at=created + timedelta(seconds=5),
+                status=rng.choice(FUNCTION_STATUSES),
+                created_at=created + timedelta(minutes=n),
+                deployed_at=created + timedelta(minutes=n, seconds=5),
             )
             for n in range(MEASURED_FUNCTIONS)
         ]

@@ -350,6 +350,88 @@ def _instance_seconds(rows, start: datetime, end: datetime, now: datetime) -> di
     return seconds
 
 
+FUNCTION_COLUMNS = (
+    "id", "public_id", "account_id", "resource_id", "name", "runtime", "handler", "memory_mb", "timeout_s", "region",
+    "tags", "environment", "status", "failure_reason", "created_at", "updated_at", "deployment_started",
+    "deployed_at", "failed_at", "deprecated_at", "deleted_at", "last_executed", "lifecycle_task_id", "requeue_count",
+)  # fmt: skip
+SELECT_FUNCTIONS = (
+    "SELECT "
+    + ", ".join(f'"functions_function"."{column}"' for column in FUNCTION_COLUMNS)
+    + ", "
+    + ", ".join(f'"resources_resource"."{column}"' for column in COLUMNS)
+    + ' FROM "functions_function" LEFT OUTER JOIN "resources_resource" '
+    'ON ("functions_function"."resource_id" = "resources_resource"."id")'
+)
+
+
+FUNCTIONS_TABLE = '"functions_function"'
+
+
+def _tagged(table: str) -> str:
+    return (
+        f'{table}."account_id" = %s AND NOT ({table}."status" = %s) AND EXISTS(SELECT 1 AS "a" FROM '
+        f'"functions_functiontag" U0 WHERE (U0."account_id" = %s AND U0."function_id" = ({table}."id") '
+        'AND U0."tag" = %s) LIMIT 1)'
+    )
+
+
+def functions(request):
+    """``GET`` a page of functions having a tag (``limit``, ``offset``, ``tag``)."""
+    try:
+        account_id, _ = _authenticate(request, "functions:read")
+    except Refused as refused:
+        return _error(refused)
+    limit, offset, tag = int(request.GET.get("limit", 50)), int(request.GET.get("offset", 0)), request.GET["tag"]
+    where = [account_id, "deleted", account_id, tag]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT COUNT(*) AS "__count" FROM "functions_function" WHERE ({_tagged(FUNCTIONS_TABLE)})',
+            where,
+        )
+        count = cursor.fetchone()[0]
+        rows = []
+        if offset < count:
+            cursor.execute(
+                f"{SELECT_FUNCTIONS} WHERE ({_tagged(FUNCTIONS_TABLE)} AND "
+                f'"functions_function"."id" IN (SELECT V0."id" AS "pk" FROM "functions_function" V0 WHERE '
+                f'({_tagged("V0")}) ORDER BY V0."created_at" DESC, V0."id" DESC LIMIT %s OFFSET %s)) '
+                'ORDER BY "functions_function"."created_at" DESC, "functions_function"."id" DESC',
+                [*where, *where, limit, offset],
+            )
+            rows = cursor.fetchall()
+    data = []
+    for row in rows:
+        f = dict(zip(FUNCTION_COLUMNS, row, strict=False))
+        environment = json.loads(f["environment"]) if isinstance(f["environment"], str) else f["environment"]
+        data.append(
+            {
+                "id": f["public_id"],
+                "name": f["name"],
+                "runtime": f["runtime"],
+                "handler": f["handler"],
+                "status": f["status"],
+                "memory": f"{f['memory_mb']}MB",
+                "memory_mb": f["memory_mb"],
+                "timeout": f["timeout_s"],
+                "region": f["region"],
+                "tags": json.loads(f["tags"]) if isinstance(f["tags"], str) else f["tags"],
+                "environment": sorted(environment),
+                "resource": row[len(FUNCTION_COLUMNS) + 1] if f["resource_id"] is not None else None,
+                "created_at": _time(f["created_at"]),
+                "deployment_started": _time(f["deployment_started"]),
+                "deployed_at": _time(f["deployed_at"]),
+                "last_executed": _time(f["last_executed"]),
+                "failure_reason": f["failure_reason"] or None,
+            }
+        )
+    base = request.build_absolute_uri(request.path)
+    links = [f'<{base}?limit={limit}&tag={tag}>; rel="first"']
+    if offset + limit < count:
+        links.append(f'<{base}?limit={limit}&offset={offset + limit}&tag={tag}>; rel="next"')
+    return _json(data, headers={"X-Total-Count": str(count), "Link": ", ".join(links)})
+
+
 @csrf_exempt
 def usage_events(request):
     """``POST`` a batch of execution records: the product's seven statements in one transaction."""

@@ -7,6 +7,7 @@ from bench import floor
 urlpatterns = [
     path("bench-floor/resources", floor.resources),
     path("bench-floor/resources/<str:public_id>", floor.resource_detail),
+    path("bench-floor/functions", floor.functions),
     path("bench-floor/usage", floor.usage),
     path("bench-floor/usage/events", floor.usage_events),
     path("", include("elbia.urls")),

@@ -53,7 +53,7 @@ def web_scenarios(*, account_id: int, run_id: str, requests: int) -> list[dict]:
         .order_by("-created_at")
         .values_list("public_id", flat=True)[1234]
     )
-    functions = list(Function.objects.filter(account_id=account_id).values_list("public_id", flat=True))
+    functions = list(Function.objects.filter(account_id=account_id).values_list("public_id", flat=True)[:100])
     create = json.dumps(CREATE_BODY).encode()
     quoted = urllib.parse.quote(FILTER)
 
@@ -85,6 +85,7 @@ def web_scenarios(*, account_id: int, run_id: str, requests: int) -> list[dict]:
         {"key": "retrieve", "label": "GET /v1/resources/{id}?expand=vpc", "path": f"resources/{resource}?expand=vpc"},
         {"key": "create", "label": "POST /v1/resources", "path": "resources", "method": "POST", "body": create,
          "expect": 201},
+        {"key": "functions", "label": "GET /v1/functions?limit=50&tag=api", "path": "functions?limit=50&tag=api"},
         {"key": "usage", "label": "GET /v1/usage (50,000 resources, 200,000 events)", "path": "usage",
          "count": max(requests // 4, 20)},
         {"key": "ingest", "label": "POST /v1/usage/events (1,000 events)", "path": "usage/events", "method": "POST",

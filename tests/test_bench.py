@@ -76,6 +76,24 @@ def test_the_floor_lists_the_same_resources_as_the_product(api, inventory, query
     assert product.json(), "the data set must give a non-empty page"
 
 
+@pytest.mark.parametrize("query", ["limit=50&tag=api", "limit=2&tag=api", "limit=2&offset=2&tag=api", "tag=none"])
+def test_the_floor_lists_the_same_functions_as_the_product(api, account, inventory, query):
+    for n, status in enumerate(["active", "deprecated", "failed", "deleted", "active", "active"]):
+        FunctionFactory(
+            account=account,
+            status=status,
+            tags=["api", "web"] if n % 2 == 0 else ["api"],
+            environment={"B": "1", "A": "2"},
+        )
+    FunctionFactory(tags=["api"])  # another account's: never listed
+
+    product, floor_answer = both(api, "get", f"functions?{query}")
+
+    assert product.status_code == floor_answer.status_code == 200
+    assert floor_answer.json() == product.json()
+    assert floor_answer["X-Total-Count"] == product["X-Total-Count"] == ("0" if "none" in query else "5")
+
+
 def test_the_floor_retrieves_and_expands_the_same_resource(api, inventory):
     resource = Resource.objects.filter(vpc=inventory["vpc"]).first()
 
