@@ -337,8 +337,12 @@ def main() -> None:
     seed = common.seeded()
     if seed is None:
         common.log("seeding (a few minutes; later runs reuse the data)")
-        common.ensure_database(reset=True)
-        common.setup_django()
+        if not args.reseed:  # an older or unfinished seed: start again from an empty database
+            from django.db import connections
+
+            connections.close_all()
+            common.ensure_database(reset=True)
+            common.setup_django()
         seed = common.seed()
     else:
         common.log(f"reusing the data seeded at {seed['seeded_at']}")
