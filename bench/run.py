@@ -230,11 +230,12 @@ def measure_provisioning(count: int) -> dict:
 
 
 def write_results(path: Path, *, machine: dict, seed: dict, web: list[dict], job: dict | None, provision: dict | None,
-                  args, started: datetime, loads: list[float]) -> None:  # fmt: skip
+                  args, started: datetime, loads: list[float], duration: str) -> None:  # fmt: skip
     lines = [
         "# Benchmark results",
         "",
-        f"Taken {started:%Y-%m-%d %H:%M} UTC with `make bench` (bench/run.py; design in docs/bench.md).",
+        f"Taken {started:%Y-%m-%d %H:%M} UTC with `make bench` (bench/run.py; design in docs/bench.md); "
+        f"the run took {duration}.",
         "",
         "## Machine",
         "",
@@ -331,6 +332,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = datetime.now(UTC)
+    seeded_now = None
     common.configure()
     common.ensure_database(reset=args.reseed)
     common.setup_django()
@@ -344,6 +346,7 @@ def main() -> None:
             common.ensure_database(reset=True)
             common.setup_django()
         seed = common.seed()
+        seeded_now = seed["seconds"]
     else:
         common.log(f"reusing the data seeded at {seed['seeded_at']}")
     machine = common.machine()
@@ -358,8 +361,10 @@ def main() -> None:
     provision = measure_provisioning(args.provision) if args.only != "web" else None
     loads = [row[side]["load"] for row in web for side in ("product", "floor")]
     loads += [item["load"] for item in (job, provision) if item]
+    elapsed = (datetime.now(UTC) - started).seconds
+    duration = f"{elapsed} s" + (f", of which {seeded_now} s seeding" if seeded_now is not None else " (seed reused)")
     write_results(args.results, machine=machine, seed=seed, web=web, job=job, provision=provision, args=args,
-                  started=started, loads=loads)  # fmt: skip
+                  started=started, loads=loads, duration=duration)  # fmt: skip
     (common.OUT_DIR / "results.json").write_text(
         json.dumps({"machine": machine, "web": web, "job": job, "provision": provision}, indent=2, default=str)
     )
