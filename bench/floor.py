@@ -292,7 +292,10 @@ def usage(request):
             'ORDER BY "created_at" DESC, "id" DESC',
             [account_id, end, "compute", start],
         )
-        seconds = _instance_seconds(cursor.fetchall(), start, end, now)
+        # In chunks of 100 rows, as the ORM's iteration fetches them (GET_ITERATOR_CHUNK_SIZE).
+        seconds = _instance_seconds(
+            (row for chunk in iter(lambda: cursor.fetchmany(100), []) for row in chunk), start, end, now
+        )
     prices = PriceBook(
         month=month,
         request=latest.get((PriceKind.REQUEST, "")),

@@ -103,6 +103,8 @@ def measure_web(args, token: str, account_id: int, run_id: str) -> list[dict]:
         print(f"\n{args.threads} client threads in a separate process, gunicorn with {args.workers} workers\n")
         print(header)
         for scenario in web_scenarios(account_id=account_id, run_id=run_id, requests=args.requests):
+            if args.scenarios and scenario["key"] not in args.scenarios:
+                continue
             row = {"key": scenario["key"], "label": scenario["label"]}
             for side, prefix in (("product", "/v1/"), ("floor", "/bench-floor/")):
                 path = prefix + scenario["path"]
@@ -323,6 +325,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reseed", action="store_true", help="drop the benchmark database and seed it again")
     parser.add_argument("--only", choices=("web", "jobs"), help="run only the web scenarios, or only the jobs")
+    parser.add_argument(
+        "--scenarios",
+        type=lambda text: set(text.split(",")),
+        help="only these web scenarios: list, filtered, deep, retrieve, create, functions, usage, ingest",
+    )
     parser.add_argument("--requests", type=int, default=400, help="requests per web scenario (fewer for the heavy)")
     parser.add_argument("--threads", type=int, default=4, help="client threads of the load process")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
