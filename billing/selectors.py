@@ -167,6 +167,7 @@ def instance_seconds(*, account_ids: list[int], month: date, now: datetime) -> d
             account_id__in=account_ids, type=ResourceType.COMPUTE, provisioned_at__isnull=False, provisioned_at__lt=end
         )
         .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=start))
+        .order_by()  # the sum does not care, and the model's default ordering made PostgreSQL sort on disk
         .values_list("account_id", "instance_type", "provisioned_at", "deleting_started_at", "deleted_at", "failed_at")
     )
     seconds: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
