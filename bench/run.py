@@ -310,7 +310,7 @@ def write_results(path: Path, *, machine: dict, seed: dict, web: list[dict], job
         "",
         f"Load average before the scenarios: {min(loads, default=0):.2f} – {busiest:.2f} on {machine['cores']} cores."
         + (
-            " Other processes (other engineers' test suites) were running on the machine during this run, so the "
+            " Other processes were running on the machine during this run, so the "
             "absolute figures are low and noisy; the product / floor ratios, measured back to back, are the steadier "
             "signal."
             if busiest > BUSY_LOAD
