@@ -55,15 +55,26 @@ def _clean(resource: Resource) -> None:
     resource.full_clean(exclude=["account", "vpc"], validate_unique=False, validate_constraints=False)
 
 
+def _pending(**fields) -> Resource:
+    """A new, unsaved resource in its first status; provisioning counts as requested from its creation."""
+    now = timezone.now()
+    return Resource(**fields, status=ResourceStatus.PENDING, created_at=now, provisioning_started_at=now)
+
+
 def _save_new(resource: Resource) -> Resource:
     _clean(resource)
     resource.save()
     return resource
 
 
+def _live_resources(account: Account):
+    """The account's resources that are not deleted."""
+    return Resource.objects.for_account(account).exclude(status=ResourceStatus.DELETED)
+
+
 def _vpc_name_taken(*, account: Account, region: str, name: str, exclude_pk: int | None = None) -> bool:
-    vpcs = Resource.objects.for_account(account).filter(type=ResourceType.VPC, region=region, name=name)
-    return vpcs.exclude(status=ResourceStatus.DELETED).exclude(pk=exclude_pk).exists()
+    vpcs = _live_resources(account).filter(type=ResourceType.VPC, region=region, name=name)
+    return vpcs.exclude(pk=exclude_pk).exists()
 
 
 def _vpc_conflict(region: str, name: str) -> Conflict:
@@ -71,18 +82,7 @@ def _vpc_conflict(region: str, name: str) -> Conflict:
 
 
 def _new_vpc(*, account: Account, region: str, name: str, cidr_block: str, tags: dict) -> Resource:
-    now = timezone.now()
-    vpc = Resource(
-        account=account,
-        type=ResourceType.VPC,
-        region=region,
-        name=name,
-        cidr_block=cidr_block,
-        tags=tags,
-        status=ResourceStatus.PENDING,
-        created_at=now,
-        provisioning_started_at=now,
-    )
+    vpc = _pending(account=account, type=ResourceType.VPC, region=region, name=name, cidr_block=cidr_block, tags=tags)
     _clean(vpc)
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin surfaces as IntegrityError, not a broken tx
@@ -113,7 +113,7 @@ def vpc_create(*, account: Account, region: str, name: str, cidr_block: str = ""
 
 def _default_vpc(*, account: Account, region: str) -> Resource:
     """The region's default VPC, created (pending) on first use; safe against a concurrent first use."""
-    live = Resource.objects.for_account(account).exclude(status=ResourceStatus.DELETED)
+    live = _live_resources(account)
     lookup = {"type": ResourceType.VPC, "region": region, "name": DEFAULT_VPC_NAME}
     vpc = live.filter(**lookup).first()
     if vpc is not None:
@@ -143,11 +143,11 @@ def vpc_resolve(*, account: Account, region: str, vpc: "Resource | str") -> Reso
     (the region's default VPC, created on first use). Anything else is a
     ValidationError on the ``vpc`` field.
     """
-    live = Resource.objects.for_account(account).exclude(status=ResourceStatus.DELETED)
+    live = _live_resources(account)
     if isinstance(vpc, Resource):
         found = live.filter(pk=vpc.pk, type=ResourceType.VPC).first()
         label = vpc.public_id
-    elif is_public_id(vpc, "RES_"):
+    elif is_public_id(vpc, Resource.PUBLIC_ID_PREFIX):
         found = live.filter(public_id=vpc, type=ResourceType.VPC).first()
         label = vpc
     elif vpc == DEFAULT_VPC_NAME:
@@ -187,9 +187,8 @@ def resource_create(
     _check("region", validate_region, region)
     _check("instance_type", validate_instance_type, instance_type)
     network = vpc_resolve(account=account, region=region, vpc=vpc)
-    now = timezone.now()
     resource = _save_new(
-        Resource(
+        _pending(
             account=account,
             type=ResourceType.COMPUTE,
             region=region,
@@ -197,9 +196,6 @@ def resource_create(
             vpc=network,
             name=name,
             tags=tags or {},
-            status=ResourceStatus.PENDING,
-            created_at=now,
-            provisioning_started_at=now,
         )
     )
     _queue_provisioning(resource)
@@ -217,18 +213,8 @@ def resource_create_for_function(*, account: Account, region: str, memory_mb: in
     """Create the compute behind a function (``type=function``, pending) and queue its provisioning."""
     _check("region", validate_region, region)
     _check_function_memory(memory_mb)
-    now = timezone.now()
     resource = _save_new(
-        Resource(
-            account=account,
-            type=ResourceType.FUNCTION,
-            region=region,
-            memory_mb=memory_mb,
-            name=name,
-            status=ResourceStatus.PENDING,
-            created_at=now,
-            provisioning_started_at=now,
-        )
+        _pending(account=account, type=ResourceType.FUNCTION, region=region, memory_mb=memory_mb, name=name)
     )
     _queue_provisioning(resource)
     return resource
