@@ -258,7 +258,9 @@ def resource_update(*, resource: Resource, name: str = _UNSET, tags: dict | None
         with transaction.atomic():
             resource.save(update_fields=fields)
     except IntegrityError:
-        raise _vpc_conflict(resource.region, resource.name) from None
+        if renamed and resource.type == ResourceType.VPC:  # a concurrent rename took the name since we looked
+            raise _vpc_conflict(resource.region, resource.name) from None
+        raise
     return resource
 
 
