@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from elbia.accounts.models import Account
+from elbia.accounts.models import Account, AccountScopedQuerySet
 from elbia.api.ids import PublicIdModel
 from resources.catalog import INSTANCE_TYPES
 from resources.validators import (
@@ -35,11 +35,6 @@ class ResourceStatus(models.TextChoices):
 LIVE_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE, ResourceStatus.DELETING)
 TRANSIENT_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.DELETING)
 LIVE = ~models.Q(status=ResourceStatus.DELETED)
-
-
-class ResourceQuerySet(models.QuerySet):
-    def for_account(self, account: Account) -> "ResourceQuerySet":
-        return self.filter(account=account)
 
 
 class Resource(PublicIdModel):
@@ -74,7 +69,7 @@ class Resource(PublicIdModel):
     lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
     requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
 
-    objects = ResourceQuerySet.as_manager()
+    objects = AccountScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -24,8 +24,11 @@ class User(AbstractUser):
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
 
 
-class ApiTokenQuerySet(models.QuerySet):
-    def for_account(self, account: Account) -> "ApiTokenQuerySet":
+class AccountScopedQuerySet(models.QuerySet):
+    """The queryset of every model owned by an account: reads start from ``for_account``."""
+
+    def for_account(self, account: Account) -> "AccountScopedQuerySet":
+        """Only ``account``'s rows: another account's objects cannot be reached from here."""
         return self.filter(account=account)
 
 
@@ -49,7 +52,7 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = ApiTokenQuerySet.as_manager()
+    objects = AccountScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

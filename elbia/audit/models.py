@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from elbia.accounts.models import Account
+from elbia.accounts.models import Account, AccountScopedQuerySet
 
 
 class ActorType(models.TextChoices):
@@ -12,11 +12,6 @@ class ActorType(models.TextChoices):
     USER = "user", "Dashboard user"
     STAFF = "staff", "Staff"
     SYSTEM = "system", "System"
-
-
-class AuditEventQuerySet(models.QuerySet):
-    def for_account(self, account: Account) -> "AuditEventQuerySet":
-        return self.filter(account=account)
 
 
 class AuditEvent(models.Model):
@@ -36,7 +31,7 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
 
-    objects = AuditEventQuerySet.as_manager()
+    objects = AccountScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
