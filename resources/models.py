@@ -18,12 +18,16 @@ from resources.validators import (
 
 
 class ResourceType(models.TextChoices):
+    """What a resource is: a compute instance, the compute behind a function, or a network."""
+
     COMPUTE = "compute"
     FUNCTION = "function"
     VPC = "vpc"
 
 
 class ResourceStatus(models.TextChoices):
+    """Lifecycle: pending -> provisioning -> active (or failed); active or failed -> deleting -> deleted."""
+
     PENDING = "pending"
     PROVISIONING = "provisioning"
     ACTIVE = "active"

@@ -8,6 +8,8 @@ from elbia.accounts.models import Account, AccountScopedQuerySet
 
 
 class ActorType(models.TextChoices):
+    """Who took an audited action: an API token, a dashboard user, staff in the admin, or the system itself."""
+
     TOKEN = "token", "API token"
     USER = "user", "Dashboard user"
     STAFF = "staff", "Staff"
