@@ -106,9 +106,13 @@ def not_found_view(request, *args, exception=None, **kwargs) -> JsonResponse:
     return json_error(404, "not_found", NOT_FOUND)
 
 
+def _is_api_path(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
 def page_not_found(request, exception):
     """handler404: JSON under /v1, Django's page elsewhere."""
-    if request.path.startswith("/v1/") or request.path == "/v1":
+    if _is_api_path(request.path):
         return not_found_view(request)
     from django.views.defaults import page_not_found as html_page_not_found
 
@@ -117,7 +121,7 @@ def page_not_found(request, exception):
 
 def server_error(request):
     """handler500: JSON under /v1, Django's page elsewhere; never a stack trace."""
-    if request.path.startswith("/v1/"):
+    if _is_api_path(request.path):
         return json_error(500, "internal_error", INTERNAL_ERROR)
     from django.views.defaults import server_error as html_server_error
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from elbia.api.errors import not_found_view
+from elbia.api.errors import not_found_view, server_error
 from elbia.api.exceptions import Conflict, InvalidParameter
 
 pytestmark = pytest.mark.django_db
@@ -171,4 +171,17 @@ def test_unknown_v1_path_without_token_is_still_json(anonymous_api):
 def test_non_api_404_stays_html(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("path", ["/v1", "/v1/resources"])
+def test_handler500_answers_json_for_the_whole_api_path(rf, path):
+    response = server_error(rf.get(path))
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"]["code"] == "internal_error"
+
+
+def test_handler500_stays_html_outside_the_api(rf):
+    response = server_error(rf.get("/v1x"))
+    assert response.status_code == 500
     assert not response["Content-Type"].startswith("application/json")
