@@ -16,6 +16,25 @@ from resources.validators import (
     validate_vpc_name,
 )
 
+# The resource object of API.md, in the order it is rendered.
+RESOURCE_FIELDS = [
+    "id",
+    "type",
+    "name",
+    "region",
+    "status",
+    "instance_type",
+    "vpc",
+    "memory",
+    "tags",
+    "created_at",
+    "updated_at",
+    "provisioning_started_at",
+    "provisioned_at",
+    "last_execution",
+    "failure_reason",
+]
+
 
 class TagsField(serializers.JSONField):
     """A JSON object of string keys to string values (see resources.validators.validate_tags)."""
@@ -78,25 +97,8 @@ class ResourceCreateSerializer(StrictSerializer):
 class ResourceUpdateSerializer(StrictSerializer):
     """``PATCH /v1/resources/{id}``: only ``name`` and ``tags`` can change (tags are replaced as a whole)."""
 
-    refused_fields = {
-        name: "This field cannot be changed."
-        for name in (
-            "id",
-            "type",
-            "region",
-            "status",
-            "instance_type",
-            "vpc",
-            "memory",
-            "cidr_block",
-            "created_at",
-            "updated_at",
-            "provisioning_started_at",
-            "provisioned_at",
-            "last_execution",
-            "failure_reason",
-        )
-    }
+    # The resource's other fields (and a VPC's cidr_block): named as unchangeable rather than unknown.
+    refused_fields = {name: "This field cannot be changed." for name in (*RESOURCE_FIELDS, "cidr_block")}
 
     name = StrictCharField(max_length=100, allow_blank=True, trim_whitespace=False, required=False)
     tags = TagsField(required=False)
@@ -119,23 +121,7 @@ class ResourceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Resource
-        fields = [
-            "id",
-            "type",
-            "name",
-            "region",
-            "status",
-            "instance_type",
-            "vpc",
-            "memory",
-            "tags",
-            "created_at",
-            "updated_at",
-            "provisioning_started_at",
-            "provisioned_at",
-            "last_execution",
-            "failure_reason",
-        ]
+        fields = RESOURCE_FIELDS
         read_only_fields = fields
 
     def to_representation(self, resource: Resource) -> dict:
