@@ -22,7 +22,7 @@ def _valid_ip(address: str) -> str | None:
 
 
 def _actor(request) -> tuple[str, object, str]:
-    """Actor type, user and label of whoever made ``request``."""
+    """Actor type, user and label of whoever made ``request`` (the system when there is none)."""
     auth = getattr(request, "auth", None)
     user = getattr(request, "user", None)
     if isinstance(auth, TokenContext):
@@ -45,7 +45,7 @@ def audit_record(
 
     A failure to record is logged, never raised: the action itself already happened.
     """
-    actor_type, user, label = _actor(request) if request is not None else (ActorType.SYSTEM, None, "system")
+    actor_type, user, label = _actor(request)
     if obj is not None:
         object_id = object_id or getattr(obj, "public_id", "") or str(obj.pk)
         account = account or getattr(obj, "account", None)
@@ -59,7 +59,7 @@ def audit_record(
         object_id=object_id[:64],
         changed_fields=sorted(set(changed_fields)),
         ip_address=_valid_ip(client_address(request)) if request is not None else None,
-        request_id=getattr(request, "request_id", "") if request is not None else "",
+        request_id=getattr(request, "request_id", ""),
     )
     try:
         with transaction.atomic():
