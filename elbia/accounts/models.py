@@ -63,10 +63,12 @@ class ApiToken(models.Model):
 
     @property
     def scope_list(self) -> list[str]:
+        """The granted scopes, in the order of settings.SCOPES."""
         return self.scopes.split()
 
     @property
     def status(self) -> str:
+        """``revoked``, ``expired`` or ``active``, as the dashboard and the admin show it."""
         if self.revoked_at:
             return "revoked"
         if self.expires_at <= timezone.now():
