@@ -60,6 +60,12 @@ class FunctionAdmin(ReadOnlyAdmin):
     ]
     actions = ["retry_deploy"]
 
+    def lookup_allowed(self, lookup: str, value: str, request=None) -> bool:
+        # Values are write-only: ?environment__KEY__startswith=... would let a changelist guess them (400 instead).
+        if lookup.split("__", 1)[0] == "environment":
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     @admin.display(description="account", ordering="account__name")
     def account_link(self, function: Function) -> str:
         return link(function.account)
