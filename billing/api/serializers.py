@@ -13,6 +13,7 @@ from billing.periods import format_month
 from billing.selectors import Usage, UsageLine
 from billing.services import MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
 from elbia.api.ids import is_public_id
+from elbia.api.serializers import UNKNOWN_FIELD, field_label
 
 MAX_EVENT_ID_LENGTH = 128
 MAX_DURATION_MS = 900_000  # the longest a function may run (timeout_s at most 900)
@@ -54,7 +55,7 @@ class UsageEventBatchSerializer(serializers.Serializer):
     def to_internal_value(self, data) -> list[UsageEventInput]:
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ['Send an object: {"events": [...]}.']})
-        errors: dict[str, list[str]] = {key: ["Unknown field."] for key in data if key != "events"}
+        errors: dict[str, list[str]] = {field_label(key): [UNKNOWN_FIELD] for key in data if key != "events"}
         events = data.get("events")
         if not isinstance(events, list):
             errors["events"] = ["This field is required." if events is None else "Must be a list of events."]
@@ -82,7 +83,7 @@ def _parse_event(event, index: int, errors: dict[str, list[str]]) -> UsageEventI
         errors[event_error_key(index, field)] = [message]
 
     for key in event.keys() - _EVENT_FIELDS:
-        refuse(key[:64], "Unknown field.")
+        refuse(field_label(key), UNKNOWN_FIELD)
     event_id = _text(event, "event_id", refuse, max_length=MAX_EVENT_ID_LENGTH)
     function = _text(event, "function", refuse, max_length=64)
     if function is not None and not is_public_id(function, "FUNC_"):
