@@ -14,10 +14,11 @@ from billing.selectors import Usage, UsageLine
 from billing.services import MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
 from elbia.api.ids import is_public_id
 from elbia.api.serializers import UNKNOWN_FIELD, field_label
+from functions.validators import MEMORY_MB, TIMEOUT_S
 
 MAX_EVENT_ID_LENGTH = 128
-MAX_DURATION_MS = 900_000  # the longest a function may run (timeout_s at most 900)
-MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+MAX_DURATION_MS = TIMEOUT_S[1] * 1000  # the longest a function may run
+MIN_MEMORY_MB, MAX_MEMORY_MB = MEMORY_MB
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _EVENT_FIELDS = frozenset({"event_id", "function", "timestamp", "duration_ms", "memory_mb"})
 
