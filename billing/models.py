@@ -13,12 +13,16 @@ from resources.catalog import INSTANCE_TYPES
 
 
 class PriceKind(models.TextChoices):
+    """What a price is charged for."""
+
     REQUEST = "request", "Per 1M function requests"
     GB_SECOND = "gb_second", "Per GB-second of function duration"
     INSTANCE_HOUR = "instance_hour", "Per instance-hour"
 
 
 class Currency(models.TextChoices):
+    """Currencies prices and invoices may be in."""
+
     USD = "USD", "US dollar"
 
 
@@ -101,6 +105,8 @@ def invoice_pdf_path(invoice: "Invoice", filename: str) -> str:
 
 
 class InvoiceStatus(models.TextChoices):
+    """An invoice is open until paid or voided; a zero invoice is paid from the start."""
+
     OPEN = "open"
     PAID = "paid"
     VOID = "void"

@@ -17,6 +17,8 @@ from resources.catalog import REGIONS
 
 @admin.register(Function)
 class FunctionAdmin(ReadOnlyAdmin):
+    """Functions for staff: read-only, environment variables by name only; a failed deployment can be retried."""
+
     list_display = ["public_id", "name", "runtime", "status", "region", "memory_mb", "account_link", "created_at"]
     list_select_related = ["account"]
     list_filter = [

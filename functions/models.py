@@ -20,6 +20,8 @@ from resources.validators import validate_region
 
 
 class FunctionStatus(models.TextChoices):
+    """A function's lifecycle: created -> deploying -> active (or failed), then deprecated, deleting, deleted."""
+
     CREATED = "created"
     DEPLOYING = "deploying"
     ACTIVE = "active"

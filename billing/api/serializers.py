@@ -148,6 +148,8 @@ def _timestamp(value, refuse) -> datetime | None:
 
 
 class UsageRecordResultSerializer(serializers.Serializer):
+    """The answer to ``POST /v1/usage/events``."""
+
     accepted = serializers.IntegerField(help_text="Events stored by this request.")
     duplicates = serializers.IntegerField(help_text="Events already recorded (or repeated in the batch): ignored.")
 
@@ -185,6 +187,8 @@ def _decimal_text(value) -> str:
 
 
 class UsageSerializer(serializers.Serializer):
+    """``GET /v1/usage``: the month's executions, GB-hours and cost, for display and exact, with its lines."""
+
     period = serializers.SerializerMethodField(help_text="YYYY-MM")
     total_executions = serializers.IntegerField()
     gigabytes_hour = serializers.SerializerMethodField(help_text='Function GB-hours for display, e.g. "42.3 GBh".')
@@ -209,6 +213,8 @@ class UsageSerializer(serializers.Serializer):
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
+    """An invoice in ``GET /v1/billing/invoices``, with a freshly signed ``pdf_url``."""
+
     id = serializers.CharField(source="public_id")
     date = serializers.DateField(help_text="The last day of the billed month (YYYY-MM-DD).")
     period = serializers.SerializerMethodField(help_text="YYYY-MM")
@@ -227,6 +233,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
+    """``GET /v1/billing/invoices/{id}``: the invoice and its line items."""
+
     lines = UsageLineSerializer(many=True)
 
     class Meta(InvoiceSerializer.Meta):
