@@ -39,6 +39,8 @@ PERIOD_CHOICES = 12
 
 @admin.register(Price)
 class PriceAdmin(ElbiaModelAdmin):
+    """The price book, which staff edit: a new price applies from its ``effective_from`` month on."""
+
     list_display = ["kind", "instance_type", "unit_price", "currency", "effective_from", "created_at"]
     list_filter = ["kind", "effective_from", "currency"]
     search_fields = ["instance_type"]
@@ -64,6 +66,8 @@ class PriceAdmin(ElbiaModelAdmin):
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(ReadOnlyAdmin):
+    """Metered function executions, read-only."""
+
     list_display = ["event_id", "account_link", "function_link", "timestamp", "duration_ms", "memory_mb", "received_at"]
     list_select_related = ["account", "function"]
     list_filter = [AccountFilter, ("timestamp", admin.DateFieldListFilter)]
@@ -156,6 +160,8 @@ class MonthForm(forms.Form):
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
+    """Invoices, read-only; staff mark them paid, void them or render their PDF again through actions."""
+
     list_display = ["public_id", "account_link", "month", "status", "amount_display", "pdf_state", "created_at"]
     list_select_related = ["account"]
     list_filter = ["status", PeriodFilter, AccountFilter]

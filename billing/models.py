@@ -6,19 +6,23 @@ from django.utils import timezone
 
 from billing.money import format_cents
 from billing.periods import format_month, month_end
-from elbia.accounts.models import Account
+from elbia.accounts.models import Account, AccountScopedQuerySet
 from elbia.api.ids import PublicIdModel
 from functions.models import Function
 from resources.catalog import INSTANCE_TYPES
 
 
 class PriceKind(models.TextChoices):
+    """What a price is charged for."""
+
     REQUEST = "request", "Per 1M function requests"
     GB_SECOND = "gb_second", "Per GB-second of function duration"
     INSTANCE_HOUR = "instance_hour", "Per instance-hour"
 
 
 class Currency(models.TextChoices):
+    """Currencies prices and invoices may be in."""
+
     USD = "USD", "US dollar"
 
 
@@ -73,11 +77,6 @@ class Price(models.Model):
             raise ValidationError(errors)
 
 
-class UsageEventQuerySet(models.QuerySet):
-    def for_account(self, account: Account) -> "UsageEventQuerySet":
-        return self.filter(account=account)
-
-
 class UsageEvent(models.Model):
     """One function execution reported by the data plane, counted once per ``event_id`` and account, forever."""
 
@@ -90,7 +89,7 @@ class UsageEvent(models.Model):
     memory_mb = models.PositiveIntegerField()
     received_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    objects = UsageEventQuerySet.as_manager()
+    objects = AccountScopedQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "event_id"], name="usage_event_unique_id")]
@@ -106,14 +105,11 @@ def invoice_pdf_path(invoice: "Invoice", filename: str) -> str:
 
 
 class InvoiceStatus(models.TextChoices):
+    """An invoice is open until paid or voided; a zero invoice is paid from the start."""
+
     OPEN = "open"
     PAID = "paid"
     VOID = "void"
-
-
-class InvoiceQuerySet(models.QuerySet):
-    def for_account(self, account: Account) -> "InvoiceQuerySet":
-        return self.filter(account=account)
 
 
 class Invoice(PublicIdModel):
@@ -136,7 +132,7 @@ class Invoice(PublicIdModel):
     paid_at = models.DateTimeField(null=True, blank=True, editable=False)
     voided_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = InvoiceQuerySet.as_manager()
+    objects = AccountScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-period", "-id"]

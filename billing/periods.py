@@ -50,6 +50,7 @@ def parse_month(text: str) -> date:
 
 
 def format_month(month: date) -> str:
+    """A month as ``YYYY-MM``."""
     return f"{month.year:04d}-{month.month:02d}"
 
 

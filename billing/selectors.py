@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Sum
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceQuerySet, Price, PriceKind, UsageEvent
+from billing.models import Invoice, Price, PriceKind, UsageEvent
 from billing.money import CURRENCY, line_amount_cents
 from billing.periods import current_month, format_month, month_bounds, month_end
 from elbia.accounts.models import Account
@@ -299,6 +299,6 @@ def usage_daily(*, account: Account, month: date, now: datetime | None = None) -
     return days
 
 
-def invoice_list(*, account: Account) -> InvoiceQuerySet:
+def invoice_list(*, account: Account) -> QuerySet[Invoice]:
     """The account's invoices, newest period first."""
     return Invoice.objects.for_account(account).order_by("-period", "-id")

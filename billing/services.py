@@ -58,6 +58,8 @@ class UsageEventInput:
 
 @dataclass(frozen=True)
 class UsageRecordResult:
+    """What a batch of usage events did: events stored, and events already recorded (ignored)."""
+
     accepted: int
     duplicates: int
 

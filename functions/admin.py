@@ -17,6 +17,8 @@ from resources.catalog import REGIONS
 
 @admin.register(Function)
 class FunctionAdmin(ReadOnlyAdmin):
+    """Functions for staff: read-only, environment variables by name only; a failed deployment can be retried."""
+
     list_display = ["public_id", "name", "runtime", "status", "region", "memory_mb", "account_link", "created_at"]
     list_select_related = ["account"]
     list_filter = [
@@ -59,6 +61,12 @@ class FunctionAdmin(ReadOnlyAdmin):
         "related",
     ]
     actions = ["retry_deploy"]
+
+    def lookup_allowed(self, lookup: str, value: str, request=None) -> bool:
+        # Values are write-only: ?environment__KEY__startswith=... would let a changelist guess them (400 instead).
+        if lookup.split("__", 1)[0] == "environment":
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="account", ordering="account__name")
     def account_link(self, function: Function) -> str:

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from elbia.accounts.models import Account
+from elbia.accounts.models import Account, AccountScopedQuerySet
 from elbia.api.ids import PublicIdModel
 from functions.validators import (
     validate_environment,
@@ -20,6 +20,8 @@ from resources.validators import validate_region
 
 
 class FunctionStatus(models.TextChoices):
+    """A function's lifecycle: created -> deploying -> active (or failed), then deprecated, deleting, deleted."""
+
     CREATED = "created"
     DEPLOYING = "deploying"
     ACTIVE = "active"
@@ -31,11 +33,6 @@ class FunctionStatus(models.TextChoices):
 
 TRANSIENT_STATUSES = (FunctionStatus.CREATED, FunctionStatus.DEPLOYING, FunctionStatus.DELETING)
 LIVE = ~models.Q(status=FunctionStatus.DELETED)
-
-
-class FunctionQuerySet(models.QuerySet):
-    def for_account(self, account: Account) -> "FunctionQuerySet":
-        return self.filter(account=account)
 
 
 class Function(PublicIdModel):
@@ -72,7 +69,7 @@ class Function(PublicIdModel):
     lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
     requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
 
-    objects = FunctionQuerySet.as_manager()
+    objects = AccountScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -30,6 +30,8 @@ DOTNET_HANDLER = rf"^[A-Za-z0-9_][A-Za-z0-9_.-]*::{_IDENT}(?:\.{_IDENT})*::{_IDE
 
 @dataclass(frozen=True)
 class Runtime:
+    """One entry of the runtime catalog (``GET /v1/runtimes``): what a function's ``runtime`` may name."""
+
     name: str
     identifier: str
     language: str

@@ -123,6 +123,24 @@ def function_create(
     return function
 
 
+def _restart(function: Function, status: str, *, deploy: bool) -> list[str]:
+    """Send ``function`` to ``status`` with a clean slate for the step's worker; the fields to save.
+
+    Clears the last failure and the claim, so the message queued next claims the step afresh; a
+    deployment also gets a new ``deployment_started``.
+    """
+    function.status = status
+    function.failure_reason = ""
+    function.failed_at = None
+    function.lifecycle_task_id = ""
+    function.requeue_count = 0
+    fields = ["status", "failure_reason", "failed_at", "lifecycle_task_id", "requeue_count"]
+    if deploy:
+        function.deployment_started = timezone.now()
+        fields.append("deployment_started")
+    return fields
+
+
 def _merge_environment(current: dict[str, str], patch: dict[str, str | None]) -> dict[str, str]:
     """``patch`` applied to ``current`` as a JSON merge patch: a string sets a variable, ``None`` removes it."""
     merged = dict(current)
@@ -203,13 +221,7 @@ def function_update(
     if "memory_mb" in changes and function.resource_id is not None:
         resource_resize_for_function(resource=function.resource, memory_mb=function.memory_mb)
     if changes:
-        function.status = FunctionStatus.DEPLOYING
-        function.deployment_started = timezone.now()
-        function.failure_reason = ""
-        function.failed_at = None
-        function.lifecycle_task_id = ""  # the redeployment's message claims the step
-        function.requeue_count = 0
-        fields += ["status", "deployment_started", "failure_reason", "failed_at", "lifecycle_task_id", "requeue_count"]
+        fields += _restart(function, FunctionStatus.DEPLOYING, deploy=True)
         _queue("deploy_function", function)
     function.save(update_fields=list(dict.fromkeys(fields)))
     if tags_changed:
@@ -242,14 +254,8 @@ def function_delete(*, function: Function) -> Function:
                 f"The resource of function {function.public_id} ({resource.public_id}) is still {resource.status}; "
                 "delete the function once it is active or failed."
             ) from None
-    function.status = FunctionStatus.DELETING
-    function.failure_reason = ""
-    function.failed_at = None
-    function.lifecycle_task_id = ""
-    function.requeue_count = 0
-    function.save(
-        update_fields=["status", "failure_reason", "failed_at", "lifecycle_task_id", "requeue_count", "updated_at"]
-    )
+    fields = _restart(function, FunctionStatus.DELETING, deploy=False)
+    function.save(update_fields=[*fields, "updated_at"])
     _queue("delete_function", function)
     return function
 
@@ -278,22 +284,7 @@ def function_retry_deploy(*, function: Function) -> Function:
             )
         if resource.status == ResourceStatus.FAILED:
             resource_retry_provisioning(resource=resource)
-    function.status = FunctionStatus.DEPLOYING
-    function.deployment_started = timezone.now()
-    function.failure_reason = ""
-    function.failed_at = None
-    function.lifecycle_task_id = ""
-    function.requeue_count = 0
-    function.save(
-        update_fields=[
-            "status",
-            "deployment_started",
-            "failure_reason",
-            "failed_at",
-            "lifecycle_task_id",
-            "requeue_count",
-            "updated_at",
-        ]
-    )
+    fields = _restart(function, FunctionStatus.DEPLOYING, deploy=True)
+    function.save(update_fields=[*fields, "updated_at"])
     _queue("deploy_function", function)
     return function

@@ -13,10 +13,12 @@ from billing.periods import format_month
 from billing.selectors import Usage, UsageLine
 from billing.services import MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
 from elbia.api.ids import is_public_id
+from elbia.api.serializers import UNKNOWN_FIELD, field_label
+from functions.validators import MEMORY_MB, TIMEOUT_S
 
 MAX_EVENT_ID_LENGTH = 128
-MAX_DURATION_MS = 900_000  # the longest a function may run (timeout_s at most 900)
-MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+MAX_DURATION_MS = TIMEOUT_S[1] * 1000  # the longest a function may run
+MIN_MEMORY_MB, MAX_MEMORY_MB = MEMORY_MB
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _EVENT_FIELDS = frozenset({"event_id", "function", "timestamp", "duration_ms", "memory_mb"})
 
@@ -54,7 +56,7 @@ class UsageEventBatchSerializer(serializers.Serializer):
     def to_internal_value(self, data) -> list[UsageEventInput]:
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ['Send an object: {"events": [...]}.']})
-        errors: dict[str, list[str]] = {key: ["Unknown field."] for key in data if key != "events"}
+        errors: dict[str, list[str]] = {field_label(key): [UNKNOWN_FIELD] for key in data if key != "events"}
         events = data.get("events")
         if not isinstance(events, list):
             errors["events"] = ["This field is required." if events is None else "Must be a list of events."]
@@ -82,7 +84,7 @@ def _parse_event(event, index: int, errors: dict[str, list[str]]) -> UsageEventI
         errors[event_error_key(index, field)] = [message]
 
     for key in event.keys() - _EVENT_FIELDS:
-        refuse(key[:64], "Unknown field.")
+        refuse(field_label(key), UNKNOWN_FIELD)
     event_id = _text(event, "event_id", refuse, max_length=MAX_EVENT_ID_LENGTH)
     function = _text(event, "function", refuse, max_length=64)
     if function is not None and not is_public_id(function, "FUNC_"):
@@ -146,6 +148,8 @@ def _timestamp(value, refuse) -> datetime | None:
 
 
 class UsageRecordResultSerializer(serializers.Serializer):
+    """The answer to ``POST /v1/usage/events``."""
+
     accepted = serializers.IntegerField(help_text="Events stored by this request.")
     duplicates = serializers.IntegerField(help_text="Events already recorded (or repeated in the batch): ignored.")
 
@@ -183,6 +187,8 @@ def _decimal_text(value) -> str:
 
 
 class UsageSerializer(serializers.Serializer):
+    """``GET /v1/usage``: the month's executions, GB-hours and cost, for display and exact, with its lines."""
+
     period = serializers.SerializerMethodField(help_text="YYYY-MM")
     total_executions = serializers.IntegerField()
     gigabytes_hour = serializers.SerializerMethodField(help_text='Function GB-hours for display, e.g. "42.3 GBh".')
@@ -207,6 +213,8 @@ class UsageSerializer(serializers.Serializer):
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
+    """An invoice in ``GET /v1/billing/invoices``, with a freshly signed ``pdf_url``."""
+
     id = serializers.CharField(source="public_id")
     date = serializers.DateField(help_text="The last day of the billed month (YYYY-MM-DD).")
     period = serializers.SerializerMethodField(help_text="YYYY-MM")
@@ -225,6 +233,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
+    """``GET /v1/billing/invoices/{id}``: the invoice and its line items."""
+
     lines = UsageLineSerializer(many=True)
 
     class Meta(InvoiceSerializer.Meta):

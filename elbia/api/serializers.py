@@ -5,6 +5,15 @@ from datetime import UTC, datetime
 from rest_framework import serializers
 
 UNKNOWN_FIELD = "Unknown field."
+MAX_FIELD_LABEL = 64
+
+
+def field_label(name: str) -> str:
+    """A client-sent key as an error may name it: at most 64 characters, lone surrogates escaped.
+
+    JSON lets a key hold ``\\ud800``, which no UTF-8 response can carry as is.
+    """
+    return name[:MAX_FIELD_LABEL].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class StrictSerializer(serializers.Serializer):
@@ -18,7 +27,7 @@ class StrictSerializer(serializers.Serializer):
         errors = {}
         for name in initial:
             if name not in self.fields:
-                errors[name] = [self.refused_fields.get(name, UNKNOWN_FIELD)]
+                errors[field_label(name)] = [self.refused_fields.get(name, UNKNOWN_FIELD)]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

@@ -22,6 +22,17 @@ from functions.validators import (
 from resources.validators import validate_region
 
 READ_ONLY = "This field is read-only."
+#: Fields of a function only the service sets: refused in a create or an update.
+SERVER_SET_FIELDS = (
+    "id",
+    "status",
+    "resource",
+    "created_at",
+    "deployment_started",
+    "deployed_at",
+    "last_executed",
+    "failure_reason",
+)
 
 
 class FunctionSerializer(serializers.ModelSerializer):
@@ -119,19 +130,7 @@ class FunctionCreateSerializer(StrictSerializer):
     """``POST /v1/functions``."""
 
     refused_fields = {
-        **{
-            name: READ_ONLY
-            for name in (
-                "id",
-                "status",
-                "resource",
-                "created_at",
-                "deployment_started",
-                "deployed_at",
-                "last_executed",
-                "failure_reason",
-            )
-        },
+        **dict.fromkeys(SERVER_SET_FIELDS, READ_ONLY),
         "memory": "Send memory_mb, the memory in MB as an integer.",
         "timeout": "Send timeout_s, the timeout in seconds as an integer.",
     }
@@ -160,23 +159,11 @@ class FunctionCreateSerializer(StrictSerializer):
 class FunctionUpdateSerializer(StrictSerializer):
     """``PATCH /v1/functions/{id}``: configuration (redeploys), tags, or ``status: "deprecated"``."""
 
-    refused_fields = {
-        name: "This field cannot be changed."
-        for name in (
-            "id",
-            "name",
-            "runtime",
-            "region",
-            "memory",
-            "timeout",
-            "resource",
-            "created_at",
-            "deployment_started",
-            "deployed_at",
-            "last_executed",
-            "failure_reason",
-        )
-    }
+    # ``status`` is declared below: only "deprecated" may be sent.
+    refused_fields = dict.fromkeys(
+        [*(name for name in SERVER_SET_FIELDS if name != "status"), "name", "runtime", "region", "memory", "timeout"],
+        "This field cannot be changed.",
+    )
 
     handler = StrictCharField(required=False, max_length=128)
     memory_mb = IntegerField(required=False, validators=[validate_memory_mb])

@@ -190,6 +190,12 @@ class TestRefusedBatches:
             "events[2].event_id",
         }
 
+    def test_an_unknown_batch_key_is_named_escaped(self, api, function):
+        body = json.dumps({"events": [event(function)], "\ud800x": 1})
+        details = error_details(api.post(URL, data=body, content_type="application/json"))
+        assert details == {"\\ud800x": ["Unknown field."]}
+        assert UsageEvent.objects.count() == 0
+
     @pytest.mark.parametrize(
         ("change", "field"),
         [
@@ -223,6 +229,7 @@ class TestRefusedBatches:
             ({"memory_mb": 10241}, "memory_mb"),
             ({"memory_mb": "512"}, "memory_mb"),
             ({"memory": 512}, "memory"),
+            ({"\ud800": 1}, "\\ud800"),  # an unknown key no UTF-8 response can carry as is: named escaped
         ],
     )
     def test_field_errors(self, api, function, change, field):

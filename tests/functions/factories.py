@@ -3,7 +3,7 @@
 import factory
 from django.utils import timezone
 
-from functions.models import Function, FunctionStatus, FunctionTag
+from functions.models import Function, FunctionStatus
 from resources.models import ResourceType
 from tests import factories
 
@@ -19,7 +19,7 @@ class FunctionResourceFactory(factories.ResourceFactory):
 
 
 class FunctionFactory(factories.FunctionFactory):
-    """An active function with its active resource; its ``FunctionTag`` rows follow ``tags``."""
+    """An active function with its active resource; its ``FunctionTag`` rows follow ``tags`` (the parent's hook)."""
 
     class Meta:
         model = Function
@@ -40,10 +40,3 @@ class FunctionFactory(factories.FunctionFactory):
         memory_mb=factory.SelfAttribute("..memory_mb"),
         name=factory.SelfAttribute("..name"),
     )
-
-    @factory.post_generation
-    def tag_rows(self, create, extracted, **kwargs):
-        if create:
-            FunctionTag.objects.bulk_create(
-                [FunctionTag(account_id=self.account_id, function=self, tag=tag) for tag in self.tags]
-            )

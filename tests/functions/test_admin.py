@@ -52,6 +52,16 @@ def test_the_page_shows_environment_names_never_values(staff_client, account):
     assert 'name="_save"' not in page
 
 
+@pytest.mark.parametrize(
+    "lookup", ["environment__API_KEY__startswith", "environment__API_KEY", "environment__has_key", "environment"]
+)
+def test_the_list_cannot_be_filtered_by_environment_values(staff_client, account, lookup):
+    """A filter on the values would answer "does the secret start with s3?" one guess at a time."""
+    FunctionFactory(account=account, environment={"API_KEY": "s3cr3t-value"})
+    response = staff_client.get(f"/admin/{LIST}/", {lookup: "s3"})
+    assert response.status_code == 400
+
+
 def test_the_list_filters_by_runtime(staff_client, account):
     FunctionFactory(account=account, name="in-python", runtime="Python 3.12", handler="app.handler")
     FunctionFactory(account=account, name="in-node")

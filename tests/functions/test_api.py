@@ -445,6 +445,13 @@ class TestCreate:
         assert fragment in " ".join(map(str, details[field])), details
         assert not Function.objects.exists() and not Resource.objects.exists()
 
+    def test_an_unknown_key_is_named_escaped(self, api):
+        """A lone surrogate in a key is valid JSON but no UTF-8 response can carry it: the error escapes it."""
+        body = json.dumps(NEW | {"\ud800": 1})
+        details = invalid_request(api.post(LIST, data=body, content_type="application/json"))
+        assert details == {"\\ud800": ["Unknown field."]}
+        assert not Function.objects.exists()
+
     @pytest.mark.parametrize("missing", ["name", "runtime", "handler"])
     def test_required_fields(self, api, missing):
         body = {key: value for key, value in NEW.items() if key != missing}
