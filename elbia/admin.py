@@ -94,6 +94,9 @@ class AccountFilter(admin.SimpleListFilter):
     title = "account"
     parameter_name = "account"
 
+    def has_output(self) -> bool:
+        return True  # applied even when the id names no account (the list is then empty, not everything)
+
     def lookups(self, request, model_admin):
         from elbia.accounts.models import Account
 

@@ -19,7 +19,7 @@ from elbia.accounts.services import token_issue
 from elbia.admin import EstimatedCountPaginator
 from elbia.audit.models import AuditEvent
 from elbia.audit.services import audit_record
-from tests.factories import FunctionFactory, InvoiceFactory, PriceFactory, UsageEventFactory, UserFactory
+from tests.factories import FunctionFactory, InvoiceFactory, PriceFactory, ResourceFactory, UsageEventFactory, UserFactory
 from tests.resources.factories import ComputeFactory, VpcFactory
 
 pytestmark = pytest.mark.django_db
@@ -192,13 +192,18 @@ class TestEveryPage:
             counts = [query for query in sql if "COUNT(" in query.upper()]
             assert counts and all("LIMIT" in query.upper() for query in counts), counts
 
-    def test_a_malformed_account_filter_is_refused_cleanly(self, staff_client):
-        populate(0)
-        for value in ("abc", "1\x00", "99999999999999999999999"):
-            response = staff_client.get("/admin/resources/resource/", {"account": value})
-            assert response.status_code in (200, 302), value
-            if response.status_code == 302:
-                assert response["Location"].endswith("?e=1")
+    def test_the_account_filter_shows_that_account_only(self, staff_client):
+        mine, theirs = ResourceFactory(), ResourceFactory()
+        url = "/admin/resources/resource/"
+        page = staff_client.get(url, {"account": mine.account_id}).content.decode()
+        assert mine.public_id in page and theirs.public_id not in page
+        for unknown in (str(theirs.account_id + 1000), "99999999999999999999999"):
+            response = staff_client.get(url, {"account": unknown})
+            assert response.status_code == 200
+            assert mine.public_id not in response.content.decode(), unknown
+        for malformed in ("abc", "1\x00"):
+            response = staff_client.get(url, {"account": malformed})
+            assert response.status_code == 302 and response["Location"].endswith("?e=1"), malformed
 
 
 class TestEstimatedCount:

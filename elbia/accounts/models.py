@@ -18,13 +18,6 @@ class Account(models.Model):
         return self.name
 
 
-class AccountScopedQuerySet(models.QuerySet):
-    """A queryset of rows owned by an account: every read for an API client starts from ``for_account``."""
-
-    def for_account(self, account: Account) -> "AccountScopedQuerySet":
-        return self.filter(account=account)
-
-
 class User(AbstractUser):
     """A person who signs in to the dashboard or holds API tokens; staff may have no account."""
 
