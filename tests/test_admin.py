@@ -19,7 +19,14 @@ from elbia.accounts.services import token_issue
 from elbia.admin import EstimatedCountPaginator
 from elbia.audit.models import AuditEvent
 from elbia.audit.services import audit_record
-from tests.factories import FunctionFactory, InvoiceFactory, PriceFactory, ResourceFactory, UsageEventFactory, UserFactory
+from tests.factories import (
+    FunctionFactory,
+    InvoiceFactory,
+    PriceFactory,
+    ResourceFactory,
+    UsageEventFactory,
+    UserFactory,
+)
 from tests.resources.factories import ComputeFactory, VpcFactory
 
 pytestmark = pytest.mark.django_db
