@@ -151,9 +151,7 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------
 
 VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {
-    "default": env.db_url_config(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'elbia.sqlite3'}"))
-}
+DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'elbia.sqlite3'}"))}
 if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL is invalid: use postgres://USER@HOST:PORT/NAME or sqlite:///PATH."
