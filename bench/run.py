@@ -310,9 +310,9 @@ def write_results(path: Path, *, machine: dict, seed: dict, web: list[dict], job
         "",
         f"Load average before the scenarios: {min(loads, default=0):.2f} – {busiest:.2f} on {machine['cores']} cores."
         + (
-            " Other processes were running on the machine during this run, so the "
-            "absolute figures are low and noisy; the product / floor ratios, measured back to back, are the steadier "
-            "signal."
+            " The machine was busy before some measurements (the load of the scenario before still decaying, or other "
+            "processes), so the absolute figures are noisy; the product / floor ratios, measured back to back, are "
+            "the steadier signal."
             if busiest > BUSY_LOAD
             else ""
         ),
