@@ -40,7 +40,7 @@ FILTER = json.dumps(
     separators=(",", ":"),
 )
 CREATE_BODY = {"region": "us-east-1", "instance_type": "t3.micro", "vpc": "default", "tags": {"bench": "create"}}
-BUSY_LOAD = 1.0  # a load average above this (before a scenario) on a 2-core machine means other work was running
+BUSY_LOAD = 1.0  # a load average above this before a scenario means the machine was not idle
 
 
 def web_scenarios(*, account_id: int, run_id: str, requests: int) -> list[dict]:
