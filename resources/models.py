@@ -69,7 +69,7 @@ class Resource(PublicIdModel):
     last_execution = models.DateTimeField(null=True, blank=True)
 
     # Which task message owns the current transient step (empty: the next message to arrive claims it),
-    # and how often the reaper has requeued it; see resources.tasks.
+    # and how often the reaper has requeued it; see elbia.lifecycle.
     lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
     requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
 
