@@ -39,3 +39,24 @@ def parse_count(text: str) -> int:
     if value < 0:
         raise ValueError("expected a whole number, 0 or more")
     return value
+
+
+def parse_fernet_keys(text: str) -> list[str]:
+    """Parse a comma-separated list of Fernet keys (URL-safe base64 of 32 bytes); the first one encrypts."""
+    import base64
+    import binascii
+
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    if not keys:
+        raise ValueError("expected one or more Fernet keys, comma-separated")
+    for position, key in enumerate(keys, start=1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, UnicodeEncodeError):
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"key {position} is not a Fernet key (32 bytes, URL-safe base64; make one with "
+                '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
+            )
+    return keys

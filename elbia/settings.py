@@ -7,13 +7,15 @@ code to PostgreSQL and Redis. A bad value stops the process at start with a
 message naming the variable.
 """
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_count, parse_rate, parse_seconds
+from elbia.config import parse_count, parse_fernet_keys, parse_rate, parse_seconds
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -51,6 +53,19 @@ if not SECRET_KEY:
             "Environment variable SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development)."
         )
     SECRET_KEY = "elbia-insecure-development-key-do-not-use-in-production"
+
+# Keys encrypting secrets at rest (functions' environment values): comma-separated Fernet keys, the first
+# encrypts and all decrypt (rotation). Without it, one key derived from SECRET_KEY (so changing SECRET_KEY
+# then needs ELBIA_SECRETS_KEY set to the old derived key; see docs/functions.md).
+_secrets_key = env.str("ELBIA_SECRETS_KEY", default="")
+try:
+    ELBIA_SECRETS_KEY = (
+        parse_fernet_keys(_secrets_key)
+        if _secrets_key
+        else [base64.urlsafe_b64encode(hashlib.sha256(b"elbia-secrets-key:" + SECRET_KEY.encode()).digest()).decode()]
+    )
+except ValueError as exc:  # the message never echoes the value: it is a secret
+    raise ImproperlyConfigured(f"Environment variable ELBIA_SECRETS_KEY is invalid: {exc}") from None
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from elbia.accounts.models import Account, AccountScopedQuerySet
 from elbia.api.ids import PublicIdModel
+from elbia.encryption import EncryptedValuesJSONField
 from functions.validators import (
     validate_environment,
     validate_handler,
@@ -50,7 +51,8 @@ class Function(PublicIdModel):
     timeout_s = models.PositiveIntegerField(default=3, validators=[validate_timeout_s])
     region = models.CharField(max_length=32, default="us-east-1", validators=[validate_region])
     tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
-    environment = models.JSONField(
+    # Values encrypted at rest (one Fernet token per value), names in clear; code reads plaintext.
+    environment = EncryptedValuesJSONField(
         default=dict, blank=True, validators=[validate_environment], help_text="Values are never returned by the API."
     )
     status = models.CharField(max_length=16, choices=FunctionStatus.choices, default=FunctionStatus.CREATED)

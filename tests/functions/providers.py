@@ -23,3 +23,13 @@ class BrokenProvider(SimulatedProvider):
 
     def deploy_function(self, function) -> None:
         raise KeyError("bug")
+
+
+class EnvironmentRecordingProvider(SimulatedProvider):
+    """The simulated provider, keeping the environment each deployment was handed."""
+
+    environments: dict = {}
+
+    def deploy_function(self, function) -> None:
+        self.environments[function.pk] = function.environment
+        super().deploy_function(function)
