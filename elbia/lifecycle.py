@@ -1,7 +1,7 @@
 """The discipline every lifecycle task follows (resource provisioning, function deployment, deletion).
 
-A lifecycle model has ``public_id``, ``status``, ``failure_reason``, ``lifecycle_task_id``,
-``requeue_count`` and ``updated_at`` (``auto_now``); optionally a ``failed_at`` time. Its work is a
+A lifecycle model is a :class:`LifecycleModel` (``public_id``, ``failure_reason``, the common
+timestamps, ``lifecycle_task_id`` and ``requeue_count``) with a ``status`` of its own. Its work is a
 set of :class:`Step` s, each done by one Celery task taking the row's id:
 
 1. **claim**: under ``select_for_update``, check that the status still calls for the step and that no
@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from elbia.api.ids import PublicIdModel
 from resources.providers import ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,23 @@ MAX_BACKOFF_SECONDS = 300
 MIN_POLL_SECONDS = 0.5
 REAP_BATCH = 500
 MAX_REASON = 1000
+
+
+class LifecycleModel(PublicIdModel):
+    """The fields every row moved through a lifecycle by Celery tasks shares; the model adds its ``status``."""
+
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Which task message owns the current transient step (empty: the next message to arrive claims it),
+    # and how often the reaper has requeued it.
+    lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
+    requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
+
+    class Meta:
+        abstract = True
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
 
 from elbia.accounts.models import Account, AccountScopedQuerySet
-from elbia.api.ids import PublicIdModel
 from elbia.encryption import EncryptedValuesJSONField
+from elbia.lifecycle import LifecycleModel
 from functions.validators import (
     validate_environment,
     validate_handler,
@@ -36,7 +35,7 @@ TRANSIENT_STATUSES = (FunctionStatus.CREATED, FunctionStatus.DEPLOYING, Function
 LIVE = ~models.Q(status=FunctionStatus.DELETED)
 
 
-class Function(PublicIdModel):
+class Function(LifecycleModel):
     """A deployed serverless function: code entry point, runtime and configuration."""
 
     PUBLIC_ID_PREFIX = "FUNC_"
@@ -56,20 +55,11 @@ class Function(PublicIdModel):
         default=dict, blank=True, validators=[validate_environment], help_text="Values are never returned by the API."
     )
     status = models.CharField(max_length=16, choices=FunctionStatus.choices, default=FunctionStatus.CREATED)
-    failure_reason = models.TextField(blank=True)
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
     deployment_started = models.DateTimeField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
     deprecated_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
     last_executed = models.DateTimeField(null=True, blank=True)
-
-    # Which task message owns the current transient step, and how often the reaper requeued it (elbia.lifecycle).
-    lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
-    requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
 
     objects = AccountScopedQuerySet.as_manager()
 

@@ -2,10 +2,9 @@
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
 
 from elbia.accounts.models import Account, AccountScopedQuerySet
-from elbia.api.ids import PublicIdModel
+from elbia.lifecycle import LifecycleModel
 from resources.catalog import INSTANCE_TYPES
 from resources.validators import (
     validate_cidr_block,
@@ -41,7 +40,7 @@ TRANSIENT_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, Resou
 LIVE = ~models.Q(status=ResourceStatus.DELETED)
 
 
-class Resource(PublicIdModel):
+class Resource(LifecycleModel):
     """A compute instance, the compute behind a function, or a VPC, owned by one account."""
 
     PUBLIC_ID_PREFIX = "RES_"
@@ -57,21 +56,11 @@ class Resource(PublicIdModel):
     memory_mb = models.PositiveIntegerField(null=True, blank=True, help_text="Function resources only.")
     tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
     status = models.CharField(max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.PENDING)
-    failure_reason = models.TextField(blank=True)
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
     provisioning_started_at = models.DateTimeField(null=True, blank=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
     deleting_started_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
     last_execution = models.DateTimeField(null=True, blank=True)
-
-    # Which task message owns the current transient step (empty: the next message to arrive claims it),
-    # and how often the reaper has requeued it; see elbia.lifecycle.
-    lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
-    requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
 
     objects = AccountScopedQuerySet.as_manager()
 
