@@ -26,6 +26,7 @@ from billing.periods import (
 )
 from billing.selectors import PriceBook, PriceMissing, Usage, metered_usage, price_book_for_month, price_usage
 from elbia.accounts.models import Account
+from elbia.outbox import enqueue
 from functions.executions import function_record_executions
 from functions.models import Function
 
@@ -413,25 +414,14 @@ def _queue_pdfs(invoice_ids: list[int]) -> None:
 
     A lost message is healed: the download view renders a missing PDF, and the daily job re-queues them.
     """
-    if not invoice_ids:
-        return
-    from billing.tasks import render_invoice_pdfs
-
-    def send() -> None:
-        try:
-            render_invoice_pdfs.delay(invoice_ids)
-        except Exception:  # the broker is down: the download view or the next job run renders them
-            logger.warning("Could not queue the PDFs of invoices %s", invoice_ids, exc_info=True)
-
-    transaction.on_commit(send)
+    if invoice_ids:
+        enqueue("billing.tasks.render_invoice_pdfs", invoice_ids)
 
 
 def invoice_queue_stale_pdfs(*, older_than: timedelta = timedelta(minutes=10)) -> int:
     """Queue rendering for invoices whose stored PDF is missing or shows an old status (lost messages)."""
-    from billing.tasks import render_invoice_pdfs
-
     stale = Invoice.objects.filter(Q(pdf="") | ~Q(pdf_status=F("status")), created_at__lt=timezone.now() - older_than)
     ids = list(stale.order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), INVOICES_PER_TRANSACTION):
-        render_invoice_pdfs.delay(ids[start : start + INVOICES_PER_TRANSACTION])
+        enqueue("billing.tasks.render_invoice_pdfs", ids[start : start + INVOICES_PER_TRANSACTION])
     return len(ids)

@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -35,7 +34,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from elbia.api.ids import PublicIdModel
-from resources.providers import ProviderError, TransientProviderError
+from elbia.outbox import enqueue
+from elbia.providers import ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class Lifecycle:
             obj.requeue_count += 1
             obj.lifecycle_task_id = ""  # the next message to arrive owns the step
             obj.save(update_fields=["requeue_count", "lifecycle_task_id", "updated_at"])
-            transaction.on_commit(partial(self.tasks[step.name].delay, obj.pk), robust=True)
+            enqueue(self.tasks[step.name].name, obj.pk)
             return "requeued"
 
     def reap(self) -> dict[str, int]:

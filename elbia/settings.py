@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "oauth2_provider",
+    "elbia",
     "elbia.accounts",
     "elbia.audit",
     "resources",

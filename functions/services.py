@@ -2,12 +2,11 @@
 
 A function runs on its own resource (``type=function``), which the resources app provisions and tears
 down (``resources.services``). A service validates, writes the rows and queues the Celery task with
-``transaction.on_commit`` (ids only); the task does the slow work (``functions.tasks``). Validation
+``elbia.outbox.enqueue`` (ids only); the task does the slow work (``functions.tasks``). Validation
 problems are Django ``ValidationError``s keyed by field (400 ``invalid_request``); state conflicts are
 409s. ``FunctionTag`` rows mirror ``Function.tags`` and are rewritten here whenever the tags change.
 """
 
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from elbia.accounts.models import Account
 from elbia.api.exceptions import Conflict
+from elbia.outbox import enqueue
 from functions.models import Function, FunctionStatus, FunctionTag
 from functions.validators import validate_current_runtime
 from resources.models import ResourceStatus
@@ -33,10 +33,7 @@ _UNSET: Any = object()
 
 
 def _queue(task_name: str, function: Function) -> None:
-    from functions import tasks
-
-    # robust: a broker outage must not turn a committed write into a 500; the reaper requeues the work.
-    transaction.on_commit(partial(getattr(tasks, task_name).delay, function.pk), robust=True)
+    enqueue(f"functions.tasks.{task_name}", function.pk)
 
 
 def _name_taken(*, account: Account, name: str) -> bool:

@@ -16,9 +16,9 @@ app provisions and tears down; these tasks follow it:
 from celery import shared_task
 
 from elbia.lifecycle import Lifecycle, LifecycleTask, NotReady, Step, StepFailed
+from elbia.providers import get_provider
 from functions.models import Function, FunctionStatus
 from resources.models import Resource, ResourceStatus
-from resources.providers import get_provider
 
 DEPLOY = Step(
     "deployment",

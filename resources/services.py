@@ -1,13 +1,12 @@
 """Writes for resources: the API, the dashboard, the admin, the functions app and the tasks all call these.
 
 A service validates, writes the row in its lifecycle's first status and queues
-the Celery task with ``transaction.on_commit`` (ids only); the task does the
+the Celery task with ``elbia.outbox.enqueue`` (ids only); the task does the
 slow work. Validation problems are Django ``ValidationError``s keyed by field
 (the API answers them as 400 ``invalid_request``); state conflicts are 409s.
 """
 
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from django.utils import timezone
 from elbia.accounts.models import Account
 from elbia.api.exceptions import Conflict
 from elbia.api.ids import is_public_id
+from elbia.outbox import enqueue
 from resources.models import LIVE_STATUSES, Resource, ResourceStatus, ResourceType
 from resources.validators import DEFAULT_VPC_NAME, validate_instance_type, validate_region, validate_vpc_name
 
@@ -29,16 +29,11 @@ _UNSET: Any = object()
 
 
 def _queue_provisioning(resource: Resource) -> None:
-    from resources.tasks import provision_resource
-
-    # robust: a broker outage must not turn a committed create into a 500; the reaper requeues the work.
-    transaction.on_commit(partial(provision_resource.delay, resource.pk), robust=True)
+    enqueue("resources.tasks.provision_resource", resource.pk)
 
 
 def _queue_deprovisioning(resource: Resource) -> None:
-    from resources.tasks import deprovision_resource
-
-    transaction.on_commit(partial(deprovision_resource.delay, resource.pk), robust=True)
+    enqueue("resources.tasks.deprovision_resource", resource.pk)
 
 
 def _check(field: str, validate, value) -> None:

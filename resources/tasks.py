@@ -13,8 +13,8 @@ The claim / work / complete discipline, retries, failure recording and the reape
 from celery import shared_task
 
 from elbia.lifecycle import Lifecycle, LifecycleTask, NotReady, Step, StepFailed
+from elbia.providers import get_provider
 from resources.models import Resource, ResourceStatus
-from resources.providers import get_provider
 
 PROVISION = Step(
     "provisioning",

@@ -297,7 +297,7 @@ class TestCreate:
             "user-authentication",
         )
         assert resource.account == account
-        assert [callback.func.__self__.name for callback in queued] == [
+        assert [callback.task_name for callback in queued] == [
             "resources.tasks.provision_resource",
             "functions.tasks.deploy_function",
         ]
@@ -543,7 +543,7 @@ class TestUpdate:
         )
         assert body["deployment_started"] > an_hour_ago.strftime("%Y-%m-%dT%H:%M:%SZ")  # requested now
         assert body["deployed_at"] == an_hour_ago.strftime("%Y-%m-%dT%H:%M:%SZ")  # the running deployment's
-        assert [callback.func.__self__.name for callback in queued] == ["functions.tasks.deploy_function"]
+        assert [callback.task_name for callback in queued] == ["functions.tasks.deploy_function"]
         assert api.get(f"/v1/resources/{body['resource']}").json()["memory"] == "512MB"
 
     def test_failed_function_can_be_fixed(self, api, account):
@@ -672,7 +672,7 @@ class TestDelete:
         assert response.status_code == 202
         assert response.json()["status"] == "deleting"
         assert api.get(f"/v1/resources/{function.resource.public_id}").json()["status"] == "deleting"
-        assert sorted(callback.func.__self__.name for callback in queued) == [
+        assert sorted(callback.task_name for callback in queued) == [
             "functions.tasks.delete_function",
             "resources.tasks.deprovision_resource",
         ]

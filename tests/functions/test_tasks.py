@@ -161,7 +161,7 @@ class TestReaper:
             self.age(created, FunctionStatus.DEPLOYING, 61, lifecycle_task_id="dead-worker")
             with django_capture_on_commit_callbacks() as queued:
                 assert reap_stuck_functions.apply().get() == {"requeued": 1, "failed": 0}
-            assert [callback.func.__self__.name for callback in queued] == ["functions.tasks.deploy_function"]
+            assert [callback.task_name for callback in queued] == ["functions.tasks.deploy_function"]
             function = reload(created)
             assert (function.requeue_count, function.lifecycle_task_id) == (attempt, "")
         self.age(created, FunctionStatus.DEPLOYING, 61)
@@ -183,7 +183,7 @@ class TestReaper:
         self.age(deleting, FunctionStatus.DELETING, 61)
         with django_capture_on_commit_callbacks() as queued:
             assert reap_stuck_functions.apply().get() == {"requeued": 1, "failed": 0}
-        assert queued[0].func.__self__.name == "functions.tasks.delete_function"
+        assert queued[0].task_name == "functions.tasks.delete_function"
 
     def test_leaves_recent_and_settled_functions_alone(self, account, created, settings):
         settings.ELBIA_STUCK_AFTER = 60

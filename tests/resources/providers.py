@@ -3,7 +3,7 @@
 import threading
 from collections import Counter
 
-from resources.providers.simulated import SimulatedProvider
+from elbia.providers.simulated import SimulatedProvider
 
 
 class CountingProvider(SimulatedProvider):

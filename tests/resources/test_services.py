@@ -30,7 +30,7 @@ class TestFunctionResources:
             None,
         )
         assert resource.provisioning_started_at == resource.created_at
-        assert [callback.func.__self__.name for callback in queued] == ["resources.tasks.provision_resource"]
+        assert [callback.task_name for callback in queued] == ["resources.tasks.provision_resource"]
 
     @pytest.mark.parametrize(
         ("region", "memory_mb", "field"), [("mars", 128, "region"), ("us-east-1", 64, "memory_mb")]

@@ -163,4 +163,4 @@ class TestReaper:
         self.age(compute, ResourceStatus.DELETING, 61)
         with django_capture_on_commit_callbacks() as queued:
             reap_stuck_resources.apply()
-        assert queued[0].func.__self__.name == "resources.tasks.deprovision_resource"
+        assert queued[0].task_name == "resources.tasks.deprovision_resource"

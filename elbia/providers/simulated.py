@@ -17,7 +17,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from resources.providers.base import Provider, ProviderError, TransientProviderError
+from elbia.providers.base import Provider, ProviderError, TransientProviderError
 
 SIMULATE_TAG = "simulate"
 

@@ -1,7 +1,7 @@
 """The provider registry: ``get_provider()`` returns the provider named by ``settings.ELBIA_PROVIDER``.
 
 ``ELBIA_PROVIDER`` is a name from ``PROVIDERS`` (``simulated``) or the dotted path
-of a :class:`~resources.providers.base.Provider` subclass, so a real cloud
+of a :class:`~elbia.providers.base.Provider` subclass, so a real cloud
 provider is added by writing that class and registering it here.
 """
 
@@ -11,10 +11,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from resources.providers.base import Provider, ProviderError, TransientProviderError
+from elbia.providers.base import Provider, ProviderError, TransientProviderError
 
 PROVIDERS: dict[str, str] = {
-    "simulated": "resources.providers.simulated.SimulatedProvider",
+    "simulated": "elbia.providers.simulated.SimulatedProvider",
 }
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "TransientProviderError", "get_provider"]
