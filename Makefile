@@ -2,8 +2,14 @@
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
 PORT ?= 8000
+# Packages are installed with uv (pinned here, bootstrapped by pip): about ten times faster than pip.
+UV_VERSION := 0.13.8
+UV := $(BIN)/uv
+# Two install stamps: `make run` needs the runtime requirements only; `make test` and `make lint` add the
+# development ones (pytest, schemathesis, playwright, ruff, ...).
+RUNTIME := $(VENV)/.installed-runtime
+INSTALLED := $(VENV)/.installed
 
 # The suite runs against PostgreSQL and Redis (override either to point elsewhere).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/elbia
@@ -11,36 +17,50 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install run migrate seed test lint format bench clean
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(UV):
 	test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(RUNTIME): requirements.txt | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt
+	touch $(RUNTIME)
+
+$(INSTALLED): requirements.txt requirements-dev.txt | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	touch $(RUNTIME) $(INSTALLED)
 
 install: $(INSTALLED)
 
-migrate: install
-	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+# Local settings for `make run` and the commands the README shows: DEBUG=1 and a generated SECRET_KEY.
+# Written once when missing, never overwritten; git-ignored; elbia/settings.py reads it.
+.env:
+	printf '# Local development settings, written by make (git-ignored). Production sets its own environment.\nDEBUG=1\nSECRET_KEY=%s\n' \
+	    "$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+
+migrate: $(RUNTIME) .env
+	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	DEBUG=1 $(BIN)/python manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
+	$(BIN)/python manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 
-# Web (gunicorn) + worker (celery) + beat (celery beat) on SQLite and an SQLite-file broker. Ctrl-C stops all three.
-run: seed
-	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT) web worker beat
+# Migrate, then web (gunicorn) + worker (celery) + beat (celery beat) under honcho on SQLite and an
+# SQLite-file broker; seeds the demo account meanwhile and prints a token once /healthz answers.
+# Ctrl-C stops all three.
+run: migrate
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python manage.py run_local --port $(PORT)
 
-test: install
+test: $(INSTALLED)
 	ELBIA_TESTING=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install
+lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
+bench: $(INSTALLED)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:

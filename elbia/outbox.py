@@ -24,9 +24,14 @@ class Message:
         from elbia.celery import app
 
         try:
+            if self.task_name not in app.tasks:
+                # Outside the worker (web, commands) the apps' tasks modules are imported on first use.
+                app.loader.import_default_modules()
             app.tasks[self.task_name].apply_async(args=self.args)
-        except Exception:
-            logger.warning("Could not queue %s%s; the reaper will find the work again", self.task_name, self.args)
+        except Exception as exc:
+            logger.warning(
+                "Could not queue %s%s (%s); the reaper will find the work again", self.task_name, self.args, exc
+            )
 
 
 def enqueue(task_name: str, *args) -> None:

@@ -43,14 +43,21 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
 
 
-DEBUG = _read("DEBUG", _bool, False)
 TESTING = _read("ELBIA_TESTING", _bool, False)
+# The local settings `make` writes (DEBUG=1, a generated SECRET_KEY; git-ignored). The environment wins over
+# the file; the test suite never reads it (its settings come from `make test` alone).
+DOTENV_PATH = BASE_DIR / ".env"
+if DOTENV_PATH.exists() and not TESTING:
+    environ.Env.read_env(DOTENV_PATH)
+
+DEBUG = _read("DEBUG", _bool, False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not (DEBUG or TESTING):
         raise ImproperlyConfigured(
-            "Environment variable SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development)."
+            "Environment variable SECRET_KEY is required when DEBUG is off "
+            "(for local development, `make .env` writes DEBUG=1 and a generated key to .env)."
         )
     SECRET_KEY = "elbia-insecure-development-key-do-not-use-in-production"
 
@@ -222,6 +229,10 @@ if CELERY_BROKER_URL.startswith("redis"):
     # A message not acknowledged within this time is redelivered; it must exceed the hard time limit.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# On the embedded SQLite broker (one machine, `make run`) the worker runs its tasks in threads: honcho stops a
+# process by sending SIGTERM to its whole process group, which would kill prefork children mid-task (an ERROR
+# line each, on every Ctrl-C). With a real broker, prefork: the task time limits above need it.
+CELERY_WORKER_POOL = "threads" if CELERY_BROKER_URL.startswith("sqla+") else "prefork"
 CELERY_TASK_DEFAULT_QUEUE = "elbia"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

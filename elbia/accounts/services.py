@@ -132,6 +132,15 @@ def token_revoke(*, api_token: ApiToken) -> ApiToken:
 
 
 @transaction.atomic
+def token_replace(*, user: User, scopes: list[str], name: str) -> IssuedToken:
+    """Issue ``user`` a token named ``name`` and revoke their earlier active ones of that name (one at a time)."""
+    earlier = ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).select_for_update()
+    for api_token in earlier:
+        token_revoke(api_token=api_token)
+    return token_issue(user=user, scopes=scopes, name=name)
+
+
+@transaction.atomic
 def token_set_rate_limit(*, api_token: ApiToken, rate_limit: str) -> ApiToken:
     """Give a token its own request budget (empty: the default); it applies from the token's next request."""
     validate_rate_limit(rate_limit)

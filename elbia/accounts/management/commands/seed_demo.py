@@ -4,7 +4,7 @@ from django.db import transaction
 
 from billing.demo import seed_billing_demo
 from elbia.accounts.models import User
-from elbia.accounts.services import account_create, token_issue
+from elbia.accounts.services import account_create, token_replace
 from functions.models import Function
 from functions.services import function_create
 from resources.models import Resource
@@ -12,13 +12,40 @@ from resources.services import resource_create, vpc_create
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "elbia-demo-password"
+DEMO_TOKEN_NAME = "Demo token"
+
+
+def issue_demo_token(*, base_url: str) -> str:
+    """Issue the demo account a full-scope "Demo token" (revoking the previous one) and say how to use it."""
+    user = User.objects.get(username=DEMO_USERNAME)
+    issued = token_replace(user=user, scopes=list(settings.SCOPES), name=DEMO_TOKEN_NAME)
+    base = base_url.rstrip("/")
+    return "\n".join(
+        [
+            "",
+            f"Access token:  {issued.access_token}",
+            f"Refresh token: {issued.refresh_token}",
+            "",
+            "Try it:",
+            f'  curl -H "Authorization: Bearer {issued.access_token}" {base}/v1/regions',
+            "Renew it:",
+            f"  curl -X POST {base}/oauth/token/ -d grant_type=refresh_token "
+            f"-d refresh_token={issued.refresh_token} -d client_id={issued.client_id}",
+            f"Dashboard: {base}/ (sign in as {DEMO_USERNAME} / {DEMO_PASSWORD})",
+            "",
+        ]
+    )
 
 
 class Command(BaseCommand):
-    help = "Create (or reuse) the demo account with sample data, and print a ready API token."
+    help = (
+        "Create (or reuse) the demo account with sample data, and print a ready API token "
+        "(the previous demo token is revoked: one at a time)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default=settings.ELBIA_PUBLIC_URL)
+        parser.add_argument("--no-token", action="store_true", help="Seed only; issue no token.")
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -30,20 +57,8 @@ class Command(BaseCommand):
         self.seed_functions(user.account)
         invoice = seed_billing_demo(account=user.account)
         self.stdout.write(f"Usage metered; invoice {invoice.public_id} ({invoice.amount}) for the month just ended.")
-        issued = token_issue(user=user, scopes=list(settings.SCOPES), name="Demo token")
-        base = options["base_url"].rstrip("/")
-        self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(f"Access token:  {issued.access_token}"))
-        self.stdout.write(f"Refresh token: {issued.refresh_token}")
-        self.stdout.write("")
-        self.stdout.write("Try it:")
-        self.stdout.write(f'  curl -H "Authorization: Bearer {issued.access_token}" {base}/v1/regions')
-        self.stdout.write("Renew it:")
-        self.stdout.write(
-            f"  curl -X POST {base}/oauth/token/ -d grant_type=refresh_token "
-            f"-d refresh_token={issued.refresh_token} -d client_id={issued.client_id}"
-        )
-        self.stdout.write("")
+        if not options["no_token"]:
+            self.stdout.write(issue_demo_token(base_url=options["base_url"]))
 
     def seed_resources(self, account) -> None:
         """A few instances and VPCs (once): the worker provisions them after the seed commits."""

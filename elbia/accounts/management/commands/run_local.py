@@ -1,0 +1,80 @@
+"""``make run``: the whole service on one machine, with the demo account and a token printed once it answers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from elbia.accounts.management.commands.seed_demo import issue_demo_token
+
+HEALTH_TIMEOUT = 120.0
+POLL_INTERVAL = 0.1
+
+
+class Command(BaseCommand):
+    help = (
+        "Start web + worker + beat (the Procfile, under honcho), seed the demo account meanwhile, and print a "
+        "demo token and the curl to try it once /healthz answers. Ctrl-C stops all three."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, **options):
+        port = options["port"]
+        base_url = f"http://127.0.0.1:{port}"
+        # The Procfile's commands (gunicorn, celery) are this virtualenv's.
+        environment = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+        # honcho runs in a session of its own: a Ctrl-C reaches it once, forwarded from here.
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "--port", str(port), "web", "worker", "beat"],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            start_new_session=True,
+        )
+        stopping = False
+
+        def forward(signum, frame):
+            nonlocal stopping
+            stopping = True
+            if honcho.poll() is None:
+                honcho.send_signal(signum)
+
+        signal.signal(signal.SIGINT, forward)
+        signal.signal(signal.SIGTERM, forward)
+        try:
+            call_command("seed_demo", no_token=True, stdout=self.stdout)
+            if self.wait_until_healthy(honcho, base_url, lambda: stopping):
+                sys.stdout.write(issue_demo_token(base_url=base_url) + "\n")
+                sys.stdout.flush()
+            elif not stopping and honcho.poll() is None:
+                self.stderr.write(f"The API did not answer {base_url}/healthz in {HEALTH_TIMEOUT:.0f} s: see above.")
+        except BaseException:
+            if honcho.poll() is None:
+                honcho.send_signal(signal.SIGTERM)
+                honcho.wait()
+            raise
+        returncode = honcho.wait()
+        # Stopped on request (Ctrl-C): a clean exit. Otherwise a process ended by itself: honcho's status.
+        if returncode and not stopping:
+            sys.exit(returncode)
+
+    @staticmethod
+    def wait_until_healthy(honcho: subprocess.Popen, base_url: str, stopping) -> bool:
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        while honcho.poll() is None and not stopping() and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310 (loopback)
+                    if response.status == 200:
+                        return True
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(POLL_INTERVAL)
+        return False
