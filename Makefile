@@ -22,11 +22,11 @@ $(UV):
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(RUNTIME): requirements.txt | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
 	touch $(RUNTIME)
 
 $(INSTALLED): requirements.txt requirements-dev.txt | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
 	touch $(RUNTIME) $(INSTALLED)
 
 install: $(INSTALLED)
@@ -46,8 +46,8 @@ seed: migrate
 # Migrate, then web (gunicorn) + worker (celery) + beat (celery beat) under honcho on SQLite and an
 # SQLite-file broker; seeds the demo account meanwhile and prints a token once /healthz answers.
 # Ctrl-C stops all three.
-run: migrate
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python manage.py run_local --port $(PORT)
+run: $(RUNTIME) .env
+	$(BIN)/python manage.py run_local --port $(PORT)
 
 test: $(INSTALLED)
 	ELBIA_TESTING=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)

@@ -20,8 +20,8 @@ POLL_INTERVAL = 0.1
 
 class Command(BaseCommand):
     help = (
-        "Start web + worker + beat (the Procfile, under honcho), seed the demo account meanwhile, and print a "
-        "demo token and the curl to try it once /healthz answers. Ctrl-C stops all three."
+        "Migrate, start web + worker + beat (the Procfile, under honcho), seed the demo account meanwhile, and "
+        "print a demo token and the curl to try it once /healthz answers. Ctrl-C stops all three."
     )
 
     def add_arguments(self, parser):
@@ -30,6 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         port = options["port"]
         base_url = f"http://127.0.0.1:{port}"
+        call_command("migrate", interactive=False, stdout=self.stdout)
         # The Procfile's commands (gunicorn, celery) are this virtualenv's.
         environment = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
         # honcho runs in a session of its own: a Ctrl-C reaches it once, forwarded from here.
