@@ -22,7 +22,7 @@ $(UV):
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(RUNTIME): requirements.txt | $(UV)
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt
 	touch $(RUNTIME)
 
 $(INSTALLED): requirements.txt requirements-dev.txt | $(UV)
