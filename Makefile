@@ -17,9 +17,13 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install run migrate seed test lint format bench clean
 
+# The virtualenv gets no pip of its own (ensurepip alone takes seconds): the system's pip puts uv into it,
+# or, where Python has no pip, the venv's ensurepip does.
 $(UV):
-	test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	test -x $(BIN)/python || python3 -m venv --without-pip $(VENV)
+	python3 -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>/dev/null \
+	    || { $(BIN)/python -m ensurepip --default-pip >/dev/null \
+	         && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 
 $(RUNTIME): requirements.txt | $(UV)
 	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt
