@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 import urllib.error
 import urllib.request
@@ -31,14 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         port = options["port"]
         base_url = f"http://127.0.0.1:{port}"
-        # Compile the installed packages once, on the other core while migrations run, rather than in each of
-        # the five processes that start next (the installer leaves them uncompiled: that is faster overall).
-        compiler = subprocess.Popen(
-            [sys.executable, "-m", "compileall", "-q", *sysconfig.get_paths()["purelib"].split()],
-            stdout=subprocess.DEVNULL,
-        )
         call_command("migrate", interactive=False, stdout=self.stdout)
-        compiler.wait()
         # The Procfile's commands (gunicorn, celery) are this virtualenv's.
         environment = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
         # honcho runs in a session of its own: a Ctrl-C reaches it once, forwarded from here.
