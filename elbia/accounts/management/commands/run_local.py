@@ -18,6 +18,21 @@ HEALTH_TIMEOUT = 120.0
 POLL_INTERVAL = 0.1
 
 
+def warm_up() -> None:
+    """Import what web, worker and beat import as they start, so it is compiled once here, not in each of them."""
+    import celery.apps.beat
+    import celery.apps.worker
+    import gunicorn.app.wsgiapp
+    import kombu.transport.sqlalchemy
+    from django.urls import get_resolver
+
+    from elbia.celery import app
+
+    del celery, gunicorn, kombu  # imported for their side effect
+    get_resolver().url_patterns
+    app.loader.import_default_modules()
+
+
 class Command(BaseCommand):
     help = (
         "Migrate, start web + worker + beat (the Procfile, under honcho), seed the demo account meanwhile, and "
@@ -31,6 +46,7 @@ class Command(BaseCommand):
         port = options["port"]
         base_url = f"http://127.0.0.1:{port}"
         call_command("migrate", interactive=False, stdout=self.stdout)
+        warm_up()
         # The Procfile's commands (gunicorn, celery) are this virtualenv's.
         environment = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
         # honcho runs in a session of its own: a Ctrl-C reaches it once, forwarded from here.
