@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from elbia.accounts.services import token_issue
 from tests.factories import UserFactory
+from tests.servers import EmbeddedCopy, make_embedded_copy
 
 ALL_SCOPES = tuple(settings.SCOPES)
 
@@ -135,3 +136,15 @@ def celery_worker(transactional_db):
     app.control.purge()  # messages left by earlier tests point at rows that no longer exist
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING") as worker:
         yield worker
+
+
+@pytest.fixture(scope="session")
+def _embedded_template(tmp_path_factory) -> EmbeddedCopy:
+    return make_embedded_copy(tmp_path_factory.mktemp("embedded-template"))
+
+
+@pytest.fixture
+def embedded(_embedded_template, tmp_path) -> EmbeddedCopy:
+    """A fresh copy of the repository on the embedded defaults, as `make run` leaves it before starting the
+    processes: .env written, SQLite migrated, demo account seeded (see tests/servers.py)."""
+    return _embedded_template.copy_to(tmp_path / "elbia")

@@ -98,3 +98,18 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.account_id})"
+
+
+class RateLimitWindow(models.Model):
+    """One request budget's current window, kept in the database when no Redis is configured (``make run``).
+
+    Every web process charges it with one atomic UPSERT (elbia.api.throttling), so several gunicorn workers
+    share one budget per token. Rows of ended windows are pruned as requests come.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    ends_at_ms = models.BigIntegerField(help_text="When the window ends, in epoch milliseconds.")
+    count = models.PositiveIntegerField(help_text="Requests charged in the window (at most the limit plus one).")
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,4 +1,8 @@
-"""Request budgets: one atomic fixed-window counter per identity, shared by every web process through Redis.
+"""Request budgets: one atomic fixed-window counter per identity, shared by every web process.
+
+With ``REDIS_URL`` the counters live in Redis (one Lua script per request); without it (the embedded
+default of ``make run``) in the database, one atomic UPSERT per request, so several gunicorn workers
+still share one budget per token.
 
 Every /v1 request is charged once to its identity: the API token's family (so a
 renewed token keeps its budget) or, without a valid token, the client's IP.
@@ -23,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 from rest_framework import exceptions
@@ -126,7 +131,53 @@ class LocalBudgets:
             self._windows.clear()
 
 
+class DatabaseBudgets:
+    """The same windows in the database (``accounts.RateLimitWindow``): the embedded default, without Redis.
+
+    Charging is one statement, atomic on SQLite and PostgreSQL alike: insert the window, or update it in
+    place (a new window once the old one ended; else one more request, saturating at limit + 1) and return
+    the row. A request is allowed when the count it returns is within the limit.
+    """
+
+    TABLE = "accounts_ratelimitwindow"
+    PRUNE_EVERY = 1000  # charges per process between deletions of ended windows
+
+    CHARGE_SQL = f"""
+        INSERT INTO {TABLE} (key, ends_at_ms, count) VALUES (%(key)s, %(ends)s, 1)
+        ON CONFLICT (key) DO UPDATE SET
+            count = CASE
+                WHEN {TABLE}.ends_at_ms <= %(now)s THEN 1
+                WHEN {TABLE}.count <= %(limit)s THEN {TABLE}.count + 1
+                ELSE {TABLE}.count
+            END,
+            ends_at_ms = CASE WHEN {TABLE}.ends_at_ms <= %(now)s THEN %(ends)s ELSE {TABLE}.ends_at_ms END
+        RETURNING count, ends_at_ms
+    """  # noqa: S608 (no user input in the table name)
+
+    def __init__(self):
+        self._charges = 0
+
+    def apply(self, key: str, rate: Rate, consume: bool) -> tuple[bool, int, float]:
+        now = int(time.time() * 1000)
+        ends = now + rate.period * 1000
+        with connection.cursor() as cursor:
+            if consume:
+                cursor.execute(self.CHARGE_SQL, {"key": key, "now": now, "ends": ends, "limit": rate.limit})
+                count, ends = cursor.fetchone()
+                allowed = count <= rate.limit
+                self._charges += 1
+                if self._charges % self.PRUNE_EVERY == 0:
+                    cursor.execute(f"DELETE FROM {self.TABLE} WHERE ends_at_ms <= %s", [now])  # noqa: S608
+            else:
+                cursor.execute(f"SELECT count, ends_at_ms FROM {self.TABLE} WHERE key = %s", [key])  # noqa: S608
+                row = cursor.fetchone()
+                count, ends = row if row and row[1] > now else (0, ends)
+                allowed = count < rate.limit
+        return allowed, min(count, rate.limit), ends - now
+
+
 local_budgets = LocalBudgets()
+database_budgets = DatabaseBudgets()
 _script = None
 _redis_retry_at = 0.0
 _last_warning_at = -math.inf
@@ -143,8 +194,11 @@ def _redis():
 def _apply(key: str, rate: Rate, consume: bool) -> Decision:
     global _script, _redis_retry_at, _last_warning_at
     full_key = f"{KEY_PREFIX}{key}:{rate.period}"
-    client = _redis() if time.monotonic() >= _redis_retry_at else None
-    if client is not None:
+    client = _redis()
+    if client is None:  # no Redis configured: the database holds the counts every process shares
+        allowed, count, ms_left = database_budgets.apply(full_key, rate, consume)
+        return _decision(rate, allowed, count, ms_left)
+    if time.monotonic() >= _redis_retry_at:
         try:
             if _script is None:
                 _script = client.register_script(FIXED_WINDOW_LUA)

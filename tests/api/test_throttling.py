@@ -13,7 +13,7 @@ from django_redis import get_redis_connection
 from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
 
-from elbia.accounts.models import ApiToken
+from elbia.accounts.models import ApiToken, RateLimitWindow
 from elbia.accounts.services import token_set_rate_limit
 from elbia.api import throttling
 from elbia.config import parse_rate
@@ -21,6 +21,7 @@ from elbia.config import parse_rate
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api.probe_views")]
 
 URL = "/v1/regions"
+LOCAL_MEMORY_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
 def limits(response) -> tuple[int, int, int]:
@@ -237,12 +238,31 @@ class TestStorage:
         assert sorted(d.remaining for d in allowed) == list(range(20))
         assert all(d.retry_after >= 1 and d.remaining == 0 for d in decisions if not d.allowed)
 
-    def test_without_redis_budgets_are_kept_in_process(self, small_budget):
-        with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
+    def test_without_redis_budgets_are_kept_in_the_database(self, small_budget):
+        with override_settings(CACHES=LOCAL_MEMORY_CACHE):
             answers = [small_budget.get(URL) for _ in range(4)]
         assert [a.status_code for a in answers] == [200, 200, 200, 429]
         assert [limits(a)[1] for a in answers] == [2, 1, 0, 0]
         assert not get_redis_connection("default").keys(f"{throttling.KEY_PREFIX}*")
+        family = small_budget.issued.api_token.token_family
+        assert RateLimitWindow.objects.filter(key=f"{throttling.KEY_PREFIX}token:{family}:60").exists()
+
+    def test_a_database_window_that_ended_starts_afresh(self, small_budget):
+        with override_settings(CACHES=LOCAL_MEMORY_CACHE):
+            for _ in range(4):
+                small_budget.get(URL)
+            RateLimitWindow.objects.update(ends_at_ms=int(time.time() * 1000) - 1)
+            answer = small_budget.get(URL)
+        assert answer.status_code == 200
+        assert limits(answer)[1] == 2
+        assert time.time() + 58 <= limits(answer)[2] <= time.time() + 61
+
+    def test_bad_tokens_are_counted_in_the_database_too(self, settings):
+        settings.ELBIA_AUTH_RATE_LIMIT = parse_rate("2/minute")
+        client = client_from("203.0.113.77", "elb_at_not-a-real-token")
+        with override_settings(CACHES=LOCAL_MEMORY_CACHE):
+            answers = [client.get(URL) for _ in range(3)]
+        assert [a.status_code for a in answers] == [401, 401, 429]
 
     def test_unreachable_redis_fails_open_and_warns_once(self, small_budget, caplog):
         closed = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}

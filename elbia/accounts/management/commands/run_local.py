@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from importlib import import_module
 
 from django.conf import settings
 from django.core.management import call_command
@@ -15,21 +16,16 @@ from django.core.management.base import BaseCommand
 from elbia.accounts.management.commands.seed_demo import issue_demo_token
 
 HEALTH_TIMEOUT = 120.0
+STARTUP_MODULES = ("gunicorn.app.wsgiapp", "celery.apps.worker", "celery.apps.beat", "kombu.transport.sqlalchemy")
 POLL_INTERVAL = 0.1
 
 
 def warm_up() -> None:
     """Import what web, worker and beat import as they start, so it is compiled once here, not in each of them."""
-    import celery.apps.beat
-    import celery.apps.worker
-    import gunicorn.app.wsgiapp
-    import kombu.transport.sqlalchemy
-    from django.urls import get_resolver
-
     from elbia.celery import app
 
-    del celery, gunicorn, kombu  # imported for their side effect
-    get_resolver().url_patterns
+    for module in (settings.ROOT_URLCONF, *STARTUP_MODULES):
+        import_module(module)
     app.loader.import_default_modules()
 
 
@@ -50,7 +46,7 @@ class Command(BaseCommand):
         # The Procfile's commands (gunicorn, celery) are this virtualenv's.
         environment = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
         # honcho runs in a session of its own: a Ctrl-C reaches it once, forwarded from here.
-        honcho = subprocess.Popen(
+        honcho = subprocess.Popen(  # noqa: S603 (a fixed command)
             [sys.executable, "-m", "honcho", "start", "--port", str(port), "web", "worker", "beat"],
             cwd=settings.BASE_DIR,
             env=environment,
