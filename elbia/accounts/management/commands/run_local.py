@@ -1,12 +1,11 @@
 """``make run``: the whole service on one machine, with the demo account and a token printed once it answers."""
 
+import http.client
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from importlib import import_module
 
 from django.conf import settings
@@ -64,7 +63,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, forward)
         try:
             call_command("seed_demo", no_token=True, stdout=self.stdout)
-            if self.wait_until_healthy(honcho, base_url, lambda: stopping):
+            if self.wait_until_healthy(honcho, port, lambda: stopping):
                 sys.stdout.write(issue_demo_token(base_url=base_url) + "\n")
                 sys.stdout.flush()
             elif not stopping and honcho.poll() is None:
@@ -80,14 +79,18 @@ class Command(BaseCommand):
             sys.exit(returncode)
 
     @staticmethod
-    def wait_until_healthy(honcho: subprocess.Popen, base_url: str, stopping) -> bool:
+    def wait_until_healthy(honcho: subprocess.Popen, port: int, stopping) -> bool:
+        """Poll /healthz until it answers 200; False if honcho ends, a stop is asked for, or time runs out."""
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while honcho.poll() is None and not stopping() and time.monotonic() < deadline:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             try:
-                with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310 (loopback)
-                    if response.status == 200:
-                        return True
-            except (urllib.error.URLError, OSError):
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    return True
+            except OSError:
                 pass
+            finally:
+                connection.close()
             time.sleep(POLL_INTERVAL)
         return False
