@@ -47,7 +47,8 @@ def test_the_printed_token_works_at_once_and_ctrl_c_stops_everything_cleanly(emb
         assert call(port, "GET", "/v1/regions", token)[0] == 200  # printed only once the API answers
         curl = wait_for(log, r"^  (curl -H .*/v1/regions)$", run).group(1)
         assert curl == f'curl -H "Authorization: Bearer {token}" http://127.0.0.1:{port}/v1/regions'
-        # Stop while the worker runs the demo's provisioning tasks and beat is up.
+        # The seed queued its provisioning from a plain command (no tasks module imported there): the worker
+        # receives it. Stop while it runs them and beat is up.
         wait_for(log, r"celery@\S+ ready", run)
         wait_for(log, r"beat: Starting", run)
         wait_for(log, r"Task resources\.tasks\.provision_resource\[\S+\] received", run)
