@@ -136,6 +136,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "elbia.api.middleware.HeadWithoutBodyMiddleware",
     "elbia.api.middleware.RequestIDMiddleware",
     "elbia.api.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -6,6 +6,7 @@ from oauth2_provider import views as oauth_views
 from elbia import health
 from elbia.accounts import views as dashboard_views
 from elbia.api.throttling import ip_rate_limited
+from elbia.favicon import favicon
 
 handler404 = "elbia.api.errors.page_not_found"
 handler500 = "elbia.api.errors.server_error"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("invoices/", include("billing.urls")),
     path("login/", dashboard_views.LoginView.as_view(), name="login"),

@@ -1,4 +1,4 @@
-"""Request IDs: accepted from the client when sane, generated otherwise, echoed and logged."""
+"""Request IDs (accepted from the client when sane, generated otherwise, echoed and logged); bodiless HEAD answers."""
 
 import logging
 import re
@@ -37,3 +37,22 @@ class RequestIDLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id.get()
         return True
+
+
+class HeadWithoutBodyMiddleware:
+    """A ``HEAD`` answer keeps the headers its ``GET`` would have (``Content-Length`` included) and sends no body.
+
+    Django leaves that to the server: runserver strips the body, gunicorn drops it with a warning per response.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.method == "HEAD":
+            if response.streaming:
+                response.streaming_content = []  # a file behind it is still closed with the response
+            else:
+                response.content = b""
+        return response

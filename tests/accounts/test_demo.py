@@ -39,4 +39,3 @@ def test_other_tokens_of_the_demo_user_are_left_alone(capsys, issue_token):
     kept = issue_token(laptop, name="laptop")
     seed(capsys)
     assert regions(kept.access_token) == 200
-
