@@ -60,26 +60,38 @@ class ResourceCreateSerializer(StrictSerializer):
     def to_internal_value(self, data):
         if isinstance(data, dict) and data.get("type") == ResourceType.FUNCTION:
             raise serializers.ValidationError({"type": ["Function resources are created by POST /v1/functions."]})
-        return super().to_internal_value(data)
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            # Report the fields the type requires along with the field errors, so every missing one is named at once.
+            if isinstance(data, dict) and isinstance(error.detail, dict):
+                for name, messages in self._missing_for_type(data.get("type", ResourceType.COMPUTE), data).items():
+                    error.detail.setdefault(name, messages)
+            raise
+
+    def _missing_for_type(self, type_: str, values: dict) -> dict[str, list[str]]:
+        """The fields a resource of ``type_`` requires that ``values`` lacks."""
+        if type_ == ResourceType.VPC:
+            required = ("name",) if not values.get("name") else ()
+        elif type_ == ResourceType.COMPUTE:
+            required = tuple(name for name in self.COMPUTE_ONLY if name not in values)
+        else:
+            required = ()
+        return {name: [serializers.ErrorDetail("This field is required.", code="required")] for name in required}
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        errors = {}
+        errors = self._missing_for_type(attrs["type"], attrs)
         if attrs["type"] == ResourceType.VPC:
             for name in self.COMPUTE_ONLY:
                 if name in attrs:
                     errors[name] = ["Not allowed for a VPC."]
-            if not attrs.get("name"):
-                errors["name"] = ["This field is required."]
-            else:
+            if attrs.get("name"):
                 self._collect(errors, "name", validate_vpc_name, attrs["name"])
         else:
             for name in self.VPC_ONLY:
                 if name in attrs:
                     errors[name] = ["Only allowed for a VPC."]
-            for name in self.COMPUTE_ONLY:
-                if name not in attrs:
-                    errors[name] = ["This field is required."]
             if "name" in attrs:
                 self._collect(errors, "name", validate_resource_name, attrs["name"])
         if errors:

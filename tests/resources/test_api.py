@@ -345,7 +345,19 @@ class TestCreate:
         invalid_request(api.post(LIST, data=json.dumps(body), content_type="application/json"))
 
     def test_missing_fields(self, api):
-        assert set(invalid_request(post(api, {}))) == {"region"}
+        assert invalid_request(post(api, {})) == {
+            "region": ["This field is required."],
+            "instance_type": ["This field is required."],
+            "vpc": ["This field is required."],
+        }
+        assert invalid_request(post(api, {"type": "vpc"})) == {
+            "region": ["This field is required."],
+            "name": ["This field is required."],
+        }
+        assert invalid_request(post(api, {"region": "mars-1", "vpc": "default"})) == {
+            "region": ["'mars-1' is not a valid region."],
+            "instance_type": ["This field is required."],
+        }
         assert invalid_request(post(api, {"region": "us-east-1"})) == {
             "instance_type": ["This field is required."],
             "vpc": ["This field is required."],
