@@ -26,6 +26,7 @@ from billing.periods import (
 )
 from billing.selectors import PriceBook, PriceMissing, Usage, metered_usage, price_book_for_month, price_usage
 from elbia.accounts.models import Account
+from elbia.accounts.selectors import account_contact_email
 from elbia.outbox import enqueue
 from functions.executions import function_record_executions
 from functions.models import Function
@@ -398,7 +399,11 @@ def invoice_ensure_pdf(*, invoice_id: int) -> Invoice | None:
 
 def _store_pdf(invoice: Invoice) -> Invoice:
     previous = invoice.pdf.name
-    content = render_invoice_pdf(invoice=invoice, lines=list(invoice.lines.order_by("position")))
+    content = render_invoice_pdf(
+        invoice=invoice,
+        lines=list(invoice.lines.order_by("position")),
+        bill_to_email=account_contact_email(account=invoice.account),
+    )
     # A fresh name per rendering: a link being downloaded never sees a half-written file.
     invoice.pdf.save(f"{invoice.public_id}-{secrets.token_hex(4)}.pdf", ContentFile(content), save=False)
     invoice.pdf_status = invoice.status

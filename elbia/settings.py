@@ -100,6 +100,12 @@ ELBIA_RETRY_BACKOFF = _read("ELBIA_RETRY_BACKOFF", parse_seconds, 2.0)
 ELBIA_TOKEN_DAYS = _read("ELBIA_TOKEN_DAYS", int, 30)
 # Lifetime of a signed invoice PDF link.
 ELBIA_PDF_LINK_SECONDS = _read("ELBIA_PDF_LINK_SECONDS", parse_seconds, 3600.0)
+# Who issues the invoices, as their PDFs show it: a name, address lines separated by "|", an email.
+ELBIA_INVOICE_ISSUER = env.str("ELBIA_INVOICE_ISSUER", default="Elbia Lambda")
+ELBIA_INVOICE_ISSUER_ADDRESS = env.str("ELBIA_INVOICE_ISSUER_ADDRESS", default="")
+ELBIA_INVOICE_ISSUER_EMAIL = env.str("ELBIA_INVOICE_ISSUER_EMAIL", default="")
+# Payment terms: an invoice is due this many days after its date.
+ELBIA_INVOICE_DUE_DAYS = _read("ELBIA_INVOICE_DUE_DAYS", parse_count, 30)
 # Absolute base for links the API hands out when there is no request to build them from.
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
