@@ -42,8 +42,13 @@ class Command(BaseCommand):
         base_url = f"http://127.0.0.1:{port}"
         call_command("migrate", interactive=False, stdout=self.stdout)
         warm_up()
-        # The Procfile's commands (gunicorn, celery) are this virtualenv's.
-        environment = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+        environment = {
+            **os.environ,
+            # The Procfile's commands (gunicorn, celery) are this virtualenv's.
+            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+            # gunicorn loads the application once and forks its workers from it: ready sooner, on fewer CPU seconds.
+            "GUNICORN_CMD_ARGS": f"--preload {os.environ.get('GUNICORN_CMD_ARGS', '')}".strip(),
+        }
         # honcho runs in a session of its own: a Ctrl-C reaches it once, forwarded from here.
         honcho = subprocess.Popen(  # noqa: S603 (a fixed command)
             [sys.executable, "-m", "honcho", "start", "--port", str(port), "web", "worker", "beat"],
