@@ -8,7 +8,7 @@ from elbia_cli.output import Printer
 
 DEFAULT_TIMEOUT = 600.0
 FIRST_INTERVAL = 0.25
-MAX_INTERVAL = 2.0
+MAX_INTERVAL = 1.0
 
 
 def wait_for(

@@ -211,30 +211,40 @@ def env_list(state: State, ref: str):
             state.printer.text(name)
 
 
+redeploy_wait_option = click.option("--wait", is_flag=True, help="Follow the redeployment until active or failed.")
+
+
 @env.command(name="set")
 @function_argument
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
+@redeploy_wait_option
+@wait_timeout_option
 @output_options
 @pass_state
-def env_set(state: State, ref: str, pairs):
+def env_set(state: State, ref: str, pairs, wait: bool, wait_timeout: float):
     """Set environment variables (the others stay); the function redeploys."""
-    patch_environment(state, ref, parse_pairs(pairs, "KEY=VALUE"))
+    patch_environment(state, ref, parse_pairs(pairs, "KEY=VALUE"), wait=wait, timeout=wait_timeout)
 
 
 @env.command(name="unset")
 @function_argument
 @click.argument("names", nargs=-1, required=True, metavar="KEY...")
+@redeploy_wait_option
+@wait_timeout_option
 @output_options
 @pass_state
-def env_unset(state: State, ref: str, names):
+def env_unset(state: State, ref: str, names, wait: bool, wait_timeout: float):
     """Remove environment variables; the function redeploys."""
-    patch_environment(state, ref, dict.fromkeys(names))
+    patch_environment(state, ref, dict.fromkeys(names), wait=wait, timeout=wait_timeout)
 
 
-def patch_environment(state: State, ref: str, patch: dict) -> None:
+def patch_environment(state: State, ref: str, patch: dict, *, wait: bool, timeout: float) -> None:
     """A merge patch: a name given a string is set, one given null is removed."""
     function_id = resolve(state, ref)
-    state.printer.record(state.client.request("PATCH", f"{PATH}/{function_id}", json={"environment": patch}).json())
+    function = state.client.request("PATCH", f"{PATH}/{function_id}", json={"environment": patch}).json()
+    if wait:
+        function = settle(state, function_id, done=is_active, timeout=timeout)
+    state.printer.record(function)
 
 
 @functions.command()
