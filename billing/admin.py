@@ -23,7 +23,7 @@ from django.utils.text import capfirst
 
 from billing.links import invoice_pdf_link_path
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Price, UsageEvent
-from billing.periods import current_month, format_month, parse_month, previous_month
+from billing.periods import closed_month, current_month, format_month, parse_month, previous_month
 from billing.services import invoice_mark_paid, invoice_render_pdf, invoice_void
 from elbia.accounts.models import Account
 from elbia.admin import AccountFilter, ElbiaModelAdmin, ReadOnlyAdmin, changelist_url, link, links, service_action
@@ -153,9 +153,10 @@ class MonthForm(forms.Form):
             month = parse_month(self.cleaned_data["month"].strip())
         except ValueError as exc:
             raise forms.ValidationError(f"{capfirst(str(exc))}.") from None
-        if month >= current_month():
-            raise forms.ValidationError(f"{format_month(month)} is not over yet: only closed months are invoiced.")
-        return month
+        try:
+            return closed_month(month)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(Invoice)

@@ -20,6 +20,7 @@ from billing.models import Invoice, Price, PriceKind, UsageEvent
 from billing.money import CURRENCY, line_amount_cents
 from billing.periods import current_month, format_month, month_bounds, month_end
 from elbia.accounts.models import Account
+from elbia.errors import Unavailable
 from resources.catalog import INSTANCE_TYPES
 from resources.models import Resource, ResourceType
 
@@ -34,8 +35,10 @@ DISPLAY_QUANTITY = Decimal("0.000001")
 MB_MS = ExpressionWrapper(Cast(F("duration_ms"), BigIntegerField()) * F("memory_mb"), output_field=BigIntegerField())
 
 
-class PriceMissing(LookupError):
-    """The price book has no price for a kind of usage in a month: the month cannot be priced."""
+class PriceMissing(Unavailable):
+    """The price book has no price for a kind of usage in a month: the month cannot be priced (staff add it)."""
+
+    code = "pricing_unavailable"
 
     def __init__(self, month: date, what: str):
         self.month, self.what = month, what

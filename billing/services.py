@@ -16,6 +16,7 @@ from billing.locks import lock_account_billing, lock_accounts_billing
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, UsageEvent
 from billing.pdf import render_invoice_pdf
 from billing.periods import (
+    closed_month,
     closed_months,
     current_month,
     format_month,
@@ -211,10 +212,10 @@ def invoice_generate_for_month(*, account: Account, month: date, now: datetime |
 
 
 def _closed_month(month: date, now: datetime) -> date:
-    month = month_start(month)
-    if month >= current_month(now):
-        raise ValidationError({"month": [f"{format_month(month)} is not over yet: only closed months are invoiced."]})
-    return month
+    try:
+        return closed_month(month, now=now)
+    except ValueError as exc:
+        raise ValidationError({"month": [str(exc)]}) from None
 
 
 @transaction.atomic

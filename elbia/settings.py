@@ -287,7 +287,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["elbia.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["elbia.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "elbia.api.pagination.LimitOffsetPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["elbia.api.filtering.FilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["elbia.api.throttling.TokenRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "elbia.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "elbia.api.errors.exception_handler",
@@ -313,6 +313,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Enums are listed in the schema itself; "* `pending` - pending" lines would only repeat them.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An Elbia API token (`elb_...`)."}

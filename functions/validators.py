@@ -8,7 +8,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from functions.runtimes import CURRENT_RUNTIMES, RUNTIMES
+from functions.runtimes import CURRENT_RUNTIMES, RUNTIME_NAMES, RUNTIMES, runtime_name
 
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 MEMORY_MB = (128, 10240)
@@ -62,8 +62,8 @@ def validate_name(value: str) -> None:
 
 
 def validate_runtime(value: str) -> None:
-    """A runtime from the catalog (deprecated ones included: functions already on them keep it)."""
-    if value not in RUNTIMES:
+    """A runtime from the catalog, by name or identifier (deprecated ones included: functions on them keep it)."""
+    if value not in RUNTIME_NAMES:
         raise ValidationError(
             f"{_quoted(value)} is not a runtime; choose one of: {', '.join(CURRENT_RUNTIMES)}.", code="invalid_choice"
         )
@@ -72,6 +72,7 @@ def validate_runtime(value: str) -> None:
 def validate_current_runtime(value: str) -> None:
     """A runtime new functions may use: in the catalog and not deprecated."""
     validate_runtime(value)
+    value = runtime_name(value)
     if RUNTIMES[value].deprecated:
         raise ValidationError(
             f"{value} is deprecated: new functions cannot use it. Choose one of: {', '.join(CURRENT_RUNTIMES)}.",
@@ -81,7 +82,7 @@ def validate_current_runtime(value: str) -> None:
 
 def validate_handler(handler: str, runtime: str) -> None:
     """The handler has the format ``runtime`` expects (``index.handler`` for Node.js, and so on)."""
-    kind = RUNTIMES.get(runtime)
+    kind = RUNTIMES.get(runtime_name(runtime))
     if kind is None:
         return  # the runtime is reported on its own
     if not kind.handler_is_valid(handler):

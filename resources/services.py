@@ -15,8 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from elbia.accounts.models import Account
-from elbia.api.exceptions import Conflict
 from elbia.api.ids import is_public_id
+from elbia.errors import Conflict
 from elbia.outbox import enqueue
 from resources.models import LIVE_STATUSES, Resource, ResourceStatus, ResourceType
 from resources.validators import DEFAULT_VPC_NAME, validate_instance_type, validate_region, validate_vpc_name
@@ -195,6 +195,12 @@ def resource_create(
     )
     _queue_provisioning(resource)
     return resource
+
+
+def resource_or_vpc_create(*, account: Account, type: str = ResourceType.COMPUTE, **fields) -> Resource:
+    """``POST /v1/resources``: a VPC when ``type`` is ``vpc`` (``vpc_create``), else a compute instance."""
+    create = vpc_create if type == ResourceType.VPC else resource_create
+    return create(account=account, **fields)
 
 
 def _check_function_memory(memory_mb: int) -> None:

@@ -14,27 +14,28 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from elbia import errors as domain
 from elbia.api.exceptions import InsufficientScope
-from elbia.api.middleware import current_request_id
-from elbia.api.throttling import charge_stopped_request
+from elbia.api.responses import (
+    INTERNAL_ERROR,
+    INVALID_JSON,
+    NOT_FOUND,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    WWW_AUTHENTICATE,
+    error_body,
+    json_error,
+)
 
 logger = logging.getLogger("elbia.api")
 
-INVALID_JSON = "Invalid JSON in request body"
-UNAUTHORIZED = "Invalid or missing API token"
-NOT_FOUND = "Resource not available"
-RATE_LIMITED = "Rate limit exceeded"
-INTERNAL_ERROR = "Internal server error"
-WWW_AUTHENTICATE = 'Bearer realm="elbia"'
-
-
-def error_body(status: int, code: str, message: str, details=None) -> dict:
-    """The contract's error document."""
-    error = {"status": status, "code": code, "message": message}
-    if details:
-        error["details"] = details
-    error["request_id"] = current_request_id.get()
-    return {"error": error}
+# How the API answers each domain error (elbia.errors); NotFound is the contract's 404 (see _describe).
+DOMAIN_STATUSES: dict[type[domain.DomainError], tuple[int, dict[str, str]]] = {
+    domain.Conflict: (409, {}),
+    domain.NotAllowed: (403, {}),
+    domain.Unavailable: (503, {"Retry-After": "60"}),
+    domain.DomainError: (400, {}),
+}
 
 
 def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
@@ -63,8 +64,11 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
             {"required_scope": exc.scope},
             {"WWW-Authenticate": challenge},
         )
-    if isinstance(exc, Http404 | exceptions.NotFound):
+    if isinstance(exc, Http404 | exceptions.NotFound | domain.NotFound):
         return 404, "not_found", NOT_FOUND, None, {}
+    if isinstance(exc, domain.DomainError):
+        status, headers = DOMAIN_STATUSES[next(kind for kind in DOMAIN_STATUSES if isinstance(exc, kind))]
+        return status, exc.code, str(exc), None, headers
     if isinstance(exc, DjangoPermissionDenied):
         return 403, "permission_denied", "You do not have permission to perform this action.", None, {}
     if isinstance(exc, exceptions.Throttled):
@@ -81,23 +85,9 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
 
 def exception_handler(exc: Exception, context) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception becomes the contract's error response."""
-    exc = charge_stopped_request(exc, context)
     status, code, message, details, headers = _describe(exc)
     response = Response(error_body(status, code, message, details), status=status, headers=headers)
     set_rollback()  # a request that failed half-way leaves nothing half-written
-    return response
-
-
-def json_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
-    """A plain-Django error response in the contract's shape (outside DRF's views)."""
-    response = JsonResponse(
-        error_body(status, code, message),
-        status=status,
-        content_type="application/json; charset=utf-8",
-        json_dumps_params={"separators": (",", ":")},
-    )
-    for name, value in (headers or {}).items():
-        response[name] = value
     return response
 
 

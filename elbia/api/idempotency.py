@@ -1,11 +1,8 @@
 """Idempotency keys for creating POSTs: a retry with the same ``Idempotency-Key`` replays the first response.
 
-An endpoint opts in declaratively, either way:
+A handler opts in with ``@idempotent``; ``elbia.api.views.CreateMixin`` does so for every creating viewset:
 
-    class ResourceViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, AccountScopedViewSet):
-        ...                                  # create() is idempotent
-
-    class UsageEventsView(AccountScopedAPIView):
+    class UsageEventsView(ApiView):
         @idempotent
         def post(self, request): ...
 
@@ -59,14 +56,6 @@ def idempotent(handler):
 
     wrapper.idempotent = True
     return wrapper
-
-
-class IdempotentCreateMixin:
-    """For viewsets: ``create()`` honours the ``Idempotency-Key`` header. List it before ``CreateModelMixin``."""
-
-    @idempotent
-    def create(self, request, *args, **kwargs):
-        return super().create(request, *args, **kwargs)
 
 
 def run_idempotently(view, request, call):

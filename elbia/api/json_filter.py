@@ -176,10 +176,24 @@ class JsonFilter:
 
         Raises :class:`~elbia.api.exceptions.InvalidParameter` for every invalid input, and nothing else.
         """
+        return self.compile_document(text).condition
+
+    def compile_document(self, text: str) -> "CompiledFilter":
+        """``compile``, also telling which public fields the document names."""
         document = _parse(text)
         if not isinstance(document, dict):
             raise InvalidParameter(f"Parameter 'filter' must be a JSON object, not {_json_type(document)}.")
-        return _Compilation(self).filter_object(document, depth=1, path="filter", allow_empty=True)
+        compilation = _Compilation(self)
+        condition = compilation.filter_object(document, depth=1, path="filter", allow_empty=True)
+        return CompiledFilter(condition=condition, fields=frozenset(compilation.fields))
+
+
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A compiled ``filter`` document: its condition and the public fields it names anywhere."""
+
+    condition: Q
+    fields: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -232,6 +246,7 @@ class _Compilation:
     def __init__(self, json_filter: JsonFilter) -> None:
         self.json_filter = json_filter
         self.conditions = 0
+        self.fields: set[str] = set()
 
     def filter_object(self, document: dict[str, Any], *, depth: int, path: str, allow_empty: bool = False) -> Q:
         if depth > MAX_DEPTH:
@@ -277,6 +292,7 @@ class _Compilation:
     def target(self, name: str, *, path: str) -> _Target:
         field = self.json_filter.fields.get(name)
         if field is not None:
+            self.fields.add(name)
             return _Target(name, field.kind, field.choices, field.path, tag_key=None)
         tags_field = self.json_filter.tags_field
         if tags_field and name.startswith(TAG_PREFIX):

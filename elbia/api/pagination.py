@@ -24,6 +24,9 @@ def parse_bounded_int(params, name: str, *, default: int, minimum: int, maximum:
 class LimitOffsetPagination(pagination.BasePagination):
     """``limit`` (1-200, default 50) and ``offset`` (0 or more); anything else is a 400, never a silent clamp."""
 
+    #: The query parameters this pagination reads (a list accepts them besides its filters).
+    query_parameters = ("limit", "offset")
+
     def paginate_queryset(self, queryset, request, view=None):
         self.limit = parse_bounded_int(
             request.query_params, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT

@@ -48,6 +48,27 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 INPUT_BODY_ERRORS = {"413": "Request body is too large (payload_too_large)"}
 
 
+def conflict(when: str) -> OpenApiResponse:
+    """A 409 response for the schema: ``when`` says which states conflict."""
+    return OpenApiResponse(response=ErrorSerializer, description=f"conflict: {when}")
+
+
+def expand_parameter(expansions) -> OpenApiParameter:
+    """``expand`` for a view's expansions (blanks around names and empty items are ignored)."""
+    names = "|".join(sorted(expansions))
+    return OpenApiParameter(
+        "expand",
+        str,
+        pattern=rf"^[\s,]*(?:{names})(?:\s*,[\s,]*(?:{names}))*[\s,]*$",
+        description="Comma-separated: "
+        + "; ".join(
+            f"`{name}` {expansion.description} (needs the `{expansion.scope}` scope)"
+            for name, expansion in sorted(expansions.items())
+        )
+        + ".",
+    )
+
+
 def _header(description: str, schema: dict, required: bool = True) -> dict:
     return {"schema": schema, "description": description, "required": required}
 
@@ -103,9 +124,30 @@ class AutoSchema(openapi.AutoSchema):
         handler = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
         return getattr(handler, "idempotent", False)
 
+    def _get_filter_parameters(self):
+        """The FilterSet's parameters, their descriptions without the empty choice list django-filter's
+        extension appends (enums are in the schema)."""
+        parameters = super()._get_filter_parameters()
+        for parameter in parameters:
+            if "description" in parameter:
+                parameter["description"] = parameter["description"].strip()
+        return parameters
+
+    def get_request_serializer(self):
+        """A viewset's input shapes: ``create_serializer_class`` and ``update_serializer_class``."""
+        action = getattr(self.view, "action", None)
+        declared = {"create": "create_serializer_class", "partial_update": "update_serializer_class"}.get(action)
+        serializer = getattr(self.view, declared, None) if declared else None
+        return serializer() if serializer is not None else super().get_request_serializer()
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
-        return [*parameters, IDEMPOTENCY_KEY] if self.is_idempotent() else parameters
+        if self.is_idempotent():
+            parameters = [*parameters, IDEMPOTENCY_KEY]
+        expansions = getattr(self.view, "expansions", None)
+        if expansions and getattr(self.view, "action", None) in ("list", "retrieve"):
+            parameters = [*parameters, expand_parameter(expansions)]
+        return parameters
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

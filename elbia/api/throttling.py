@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
+from elbia.api.responses import RATE_LIMITED, json_error
 from elbia.config import Rate, parse_rate
 
 logger = logging.getLogger(__name__)
@@ -285,8 +286,6 @@ def ip_rate_limited(scope: str, methods: tuple[str, ...] = ("POST",)):
             if decision.allowed:
                 response = view(request, *args, **kwargs)
             else:
-                from elbia.api.errors import RATE_LIMITED, json_error
-
                 response = json_error(429, "rate_limited", RATE_LIMITED, {"Retry-After": str(decision.retry_after)})
             for name, value in decision.headers().items():
                 response[name] = value

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from elbia.api.exceptions import Conflict
+from elbia.errors import Conflict
 from resources import services
 from resources.models import Resource, ResourceStatus, ResourceType
 from tests.resources.factories import VpcFactory
