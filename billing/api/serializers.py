@@ -8,7 +8,6 @@ from rest_framework import serializers
 
 from billing.links import invoice_pdf_url
 from billing.models import Invoice, InvoiceLine
-from billing.money import format_cents
 from billing.periods import format_month
 from billing.selectors import Usage, UsageLine
 from billing.services import MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
@@ -165,7 +164,7 @@ class UsageLineSerializer(serializers.Serializer):
     unit_price = serializers.SerializerMethodField(help_text="Decimal string, in `currency` per `price_unit`.")
     price_unit = serializers.CharField()
     amount_cents = serializers.IntegerField()
-    amount = serializers.SerializerMethodField()
+    amount = serializers.CharField(help_text='e.g. "$12.34"')
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_instance_type(self, line: UsageLine | InvoiceLine) -> str | None:
@@ -176,9 +175,6 @@ class UsageLineSerializer(serializers.Serializer):
 
     def get_unit_price(self, line) -> str:
         return _decimal_text(line.unit_price)
-
-    def get_amount(self, line) -> str:
-        return format_cents(line.amount_cents)
 
 
 def _decimal_text(value) -> str:
@@ -191,9 +187,9 @@ class UsageSerializer(serializers.Serializer):
 
     period = serializers.SerializerMethodField(help_text="YYYY-MM")
     total_executions = serializers.IntegerField()
-    gigabytes_hour = serializers.SerializerMethodField(help_text='Function GB-hours for display, e.g. "42.3 GBh".')
+    gigabytes_hour = serializers.CharField(help_text='Function GB-hours for display, e.g. "42.3 GBh".')
     gigabyte_hours = serializers.SerializerMethodField(help_text="Function GB-hours (6 decimal places).")
-    current_month_cost = serializers.SerializerMethodField(help_text='The month\'s cost, e.g. "$2,345.00".')
+    current_month_cost = serializers.CharField(help_text='The month\'s cost, e.g. "$2,345.00".')
     cost_cents = serializers.IntegerField()
     currency = serializers.CharField()
     breakdown = UsageLineSerializer(source="lines", many=True)
@@ -201,15 +197,9 @@ class UsageSerializer(serializers.Serializer):
     def get_period(self, usage: Usage) -> str:
         return format_month(usage.month)
 
-    def get_gigabytes_hour(self, usage: Usage) -> str:
-        return f"{usage.gigabyte_hours:,.1f} GBh"
-
     @extend_schema_field(serializers.FloatField())
     def get_gigabyte_hours(self, usage: Usage) -> float:
         return round(float(usage.gigabyte_hours), 6)
-
-    def get_current_month_cost(self, usage: Usage) -> str:
-        return format_cents(usage.cost_cents)
 
 
 class InvoiceSerializer(serializers.ModelSerializer):

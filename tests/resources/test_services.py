@@ -148,7 +148,7 @@ def test_deleting_a_vpc_waits_for_a_creation_in_flight(account):
             services.resource_delete(resource=vpc)
             outcome["deletion"] = "accepted"
         except Conflict as conflict:
-            outcome["deletion"] = str(conflict.detail)
+            outcome["deletion"] = str(conflict)
         finally:
             connection.close()
 
