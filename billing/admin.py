@@ -27,6 +27,7 @@ from billing.periods import closed_month, current_month, format_month, parse_mon
 from billing.services import invoice_mark_paid, invoice_render_pdf, invoice_void
 from elbia.accounts.models import Account
 from elbia.admin import AccountFilter, ElbiaModelAdmin, ReadOnlyAdmin, changelist_url, link, links, service_action
+from elbia.api.ids import public_id_pattern
 from elbia.audit.services import audit_record
 from functions.models import Function
 
@@ -169,7 +170,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     search_fields = ["public_id__exact"]
     search_account_names = True
     search_help_text = "An invoice ID (INV_..., exact), or part of an account's name."
-    exact_search = ((r"INV_\d{10}", "public_id"),)
+    exact_search = ((public_id_pattern(Invoice.PUBLIC_ID_PREFIX), "public_id"),)
     ordering = ["-id"]
     sortable_by = ["public_id"]
     fields = [

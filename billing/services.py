@@ -34,6 +34,7 @@ from functions.models import Function
 logger = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_BATCH = 1000
+BATCH_SIZE_ERROR = f"Send from 1 to {MAX_EVENTS_PER_BATCH:,} events."
 # How far ahead of the server's clock an event's timestamp may be (clocks drift).
 CLOCK_SKEW = timedelta(minutes=5)
 # The invoice job fills in at most this many closed months per account (a year of history).
@@ -85,7 +86,7 @@ def usage_record_events(
     queries for any batch size.
     """
     if not 1 <= len(events) <= MAX_EVENTS_PER_BATCH:
-        raise ValidationError({"events": [f"Send from 1 to {MAX_EVENTS_PER_BATCH:,} events."]})
+        raise ValidationError({"events": [BATCH_SIZE_ERROR]})
     now = now or timezone.now()
     lock_account_billing(account.id, shared=True)
 

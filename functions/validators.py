@@ -9,9 +9,10 @@ import re
 from django.core.exceptions import ValidationError
 
 from functions.runtimes import CURRENT_RUNTIMES, RUNTIME_NAMES, RUNTIMES, runtime_name
+from resources.validators import FUNCTION_MEMORY_MB, validate_function_memory_mb
 
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-MEMORY_MB = (128, 10240)
+MEMORY_MB = FUNCTION_MEMORY_MB
 TIMEOUT_S = (1, 900)
 
 MAX_TAGS = 50
@@ -98,9 +99,7 @@ def _validate_int_range(value, low: int, high: int, unit: str) -> None:
         raise ValidationError(f"Ensure this value is an integer from {low} to {high} ({unit}).", code="invalid")
 
 
-def validate_memory_mb(value: int) -> None:
-    """Memory in MB, 128 to 10240 (AWS Lambda's range)."""
-    _validate_int_range(value, *MEMORY_MB, "MB")
+validate_memory_mb = validate_function_memory_mb
 
 
 def validate_timeout_s(value: int) -> None:

@@ -1,7 +1,6 @@
 """Input and output shapes of /v1/usage/events, /v1/usage and /v1/billing/invoices."""
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -10,15 +9,14 @@ from billing.links import invoice_pdf_url
 from billing.models import Invoice, InvoiceLine
 from billing.periods import format_month
 from billing.selectors import Usage, UsageLine
-from billing.services import MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
+from billing.services import BATCH_SIZE_ERROR, MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
 from elbia.api.ids import is_public_id
-from elbia.api.serializers import UNKNOWN_FIELD, field_label
+from elbia.api.serializers import UNKNOWN_FIELD, field_label, parse_rfc3339
 from functions.validators import MEMORY_MB, TIMEOUT_S
 
 MAX_EVENT_ID_LENGTH = 128
 MAX_DURATION_MS = TIMEOUT_S[1] * 1000  # the longest a function may run
 MIN_MEMORY_MB, MAX_MEMORY_MB = MEMORY_MB
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _EVENT_FIELDS = frozenset({"event_id", "function", "timestamp", "duration_ms", "memory_mb"})
 
 
@@ -60,7 +58,7 @@ class UsageEventBatchSerializer(serializers.Serializer):
         if not isinstance(events, list):
             errors["events"] = ["This field is required." if events is None else "Must be a list of events."]
         elif not 1 <= len(events) <= MAX_EVENTS_PER_BATCH:
-            errors["events"] = [f"Send from 1 to {MAX_EVENTS_PER_BATCH:,} events."]
+            errors["events"] = [BATCH_SIZE_ERROR]
         if errors:
             raise serializers.ValidationError(errors)
         parsed = []
@@ -137,10 +135,10 @@ def _timestamp(value, refuse) -> datetime | None:
     if value is None:
         refuse("timestamp", "This field is required.")
         return None
-    if isinstance(value, str) and _RFC3339.fullmatch(value):
+    if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.upper()).astimezone(UTC)
-        except (ValueError, OverflowError):
+            return parse_rfc3339(value)
+        except ValueError:
             pass
     refuse("timestamp", "Must be an RFC 3339 date-time with a time zone, e.g. 2025-01-01T00:00:00Z.")
     return None

@@ -16,13 +16,14 @@ from rest_framework.views import set_rollback
 
 from elbia import errors as domain
 from elbia.api.exceptions import InsufficientScope
+from elbia.api.headers import RETRY_AFTER, WWW_AUTHENTICATE
 from elbia.api.responses import (
+    BEARER_CHALLENGE,
     INTERNAL_ERROR,
     INVALID_JSON,
     NOT_FOUND,
     RATE_LIMITED,
     UNAUTHORIZED,
-    WWW_AUTHENTICATE,
     error_body,
     json_error,
 )
@@ -33,7 +34,7 @@ logger = logging.getLogger("elbia.api")
 DOMAIN_STATUSES: dict[type[domain.DomainError], tuple[int, dict[str, str]]] = {
     domain.Conflict: (409, {}),
     domain.NotAllowed: (403, {}),
-    domain.Unavailable: (503, {"Retry-After": "60"}),
+    domain.Unavailable: (503, {RETRY_AFTER: "60"}),
     domain.DomainError: (400, {}),
 }
 
@@ -51,18 +52,18 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
     if isinstance(exc, RequestDataTooBig):
         return 413, "payload_too_large", "Request body is too large.", None, {}
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        challenge = WWW_AUTHENTICATE
+        challenge = BEARER_CHALLENGE
         if isinstance(exc, exceptions.AuthenticationFailed):
             challenge += ', error="invalid_token"'
-        return 401, "unauthorized", UNAUTHORIZED, None, {"WWW-Authenticate": challenge}
+        return 401, "unauthorized", UNAUTHORIZED, None, {WWW_AUTHENTICATE: challenge}
     if isinstance(exc, InsufficientScope):
-        challenge = f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{exc.scope}"'
+        challenge = f'{BEARER_CHALLENGE}, error="insufficient_scope", scope="{exc.scope}"'
         return (
             403,
             "insufficient_scope",
             str(exc.detail),
             {"required_scope": exc.scope},
-            {"WWW-Authenticate": challenge},
+            {WWW_AUTHENTICATE: challenge},
         )
     if isinstance(exc, Http404 | exceptions.NotFound | domain.NotFound):
         return 404, "not_found", NOT_FOUND, None, {}
@@ -72,7 +73,7 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
     if isinstance(exc, DjangoPermissionDenied):
         return 403, "permission_denied", "You do not have permission to perform this action.", None, {}
     if isinstance(exc, exceptions.Throttled):
-        headers = {"Retry-After": str(int(exc.wait) if exc.wait is not None else 1)}
+        headers = {RETRY_AFTER: str(int(exc.wait) if exc.wait is not None else 1)}
         return 429, "rate_limited", RATE_LIMITED, None, headers
     if isinstance(exc, exceptions.APIException):
         detail = exc.detail

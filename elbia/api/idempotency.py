@@ -32,18 +32,19 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from elbia.accounts.models import Account, IdempotencyRecord
+from elbia.api import headers
 from elbia.api.exceptions import IdempotencyConflict, IdempotencyKeyReused, InvalidParameter
 from elbia.api.renderers import JSONRenderer
 
-HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
+HEADER = headers.IDEMPOTENCY_KEY
+REPLAYED_HEADER = headers.IDEMPOTENT_REPLAYED
 MAX_KEY_LENGTH = 255
 RETENTION = timedelta(hours=24)
 # A claim whose request died (a killed worker) is taken over once unlocked and older than this;
 # younger unlocked claims belong to a request about to lock them.
 CLAIM_GRACE = timedelta(seconds=10)
 # Response headers stored with the response and replayed.
-REPLAYED_RESPONSE_HEADERS = ("Location",)
+REPLAYED_RESPONSE_HEADERS = (headers.LOCATION,)
 LOCK_NOT_AVAILABLE = "55P03"
 
 

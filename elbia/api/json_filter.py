@@ -75,7 +75,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, NoReturn
 
 from django.db.models import F, Q
@@ -93,6 +93,7 @@ from django.db.models.lookups import (
 )
 
 from elbia.api.exceptions import InvalidParameter
+from elbia.api.serializers import parse_rfc3339
 
 MAX_BYTES = 2048
 MAX_DEPTH = 4
@@ -104,7 +105,6 @@ FieldKind = Literal["string", "choice", "datetime", "integer"]
 TAG_PREFIX = "tags."
 TAG_KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.:/-]{0,63}", re.ASCII)
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _PUBLIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _PLAIN_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_.:/$-]+", re.ASCII)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -399,10 +399,8 @@ def _check_string(value: str, *, path: str | None = None) -> None:
 def _parse_datetime(value: str, *, field_name: str, path: str) -> datetime:
     """Parse an RFC 3339 date-time with a ``Z`` or numeric offset into an aware UTC datetime."""
     try:
-        if not _RFC3339.fullmatch(value):
-            raise ValueError
-        return datetime.fromisoformat(value.upper()).astimezone(UTC)
-    except (ValueError, OverflowError):
+        return parse_rfc3339(value)
+    except ValueError:
         _refuse(
             path,
             f"field {_shown(field_name)} takes an RFC 3339 date-time with a time zone "

@@ -4,6 +4,7 @@ from rest_framework import pagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from elbia.api import headers
 from elbia.api.exceptions import InvalidParameter
 
 DEFAULT_LIMIT = 50
@@ -51,7 +52,7 @@ class LimitOffsetPagination(pagination.BasePagination):
         last_offset = max(self.count - 1, 0) // self.limit * self.limit
         links["last"] = self._url(url, last_offset)
         link = ", ".join(f'<{target}>; rel="{rel}"' for rel, target in links.items())
-        return {"X-Total-Count": str(self.count), "Link": link}
+        return {headers.TOTAL_COUNT: str(self.count), headers.LINK: link}
 
     def _url(self, url: str, offset: int) -> str:
         url = replace_query_param(url, "limit", self.limit)

@@ -16,7 +16,7 @@ UNAUTHORIZED = "Invalid or missing API token"
 NOT_FOUND = "Resource not available"
 RATE_LIMITED = "Rate limit exceeded"
 INTERNAL_ERROR = "Internal server error"
-WWW_AUTHENTICATE = 'Bearer realm="elbia"'
+BEARER_CHALLENGE = 'Bearer realm="elbia"'
 
 
 def error_body(status: int, code: str, message: str, details=None) -> dict:

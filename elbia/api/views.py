@@ -32,6 +32,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from elbia.api import headers
 from elbia.api.exceptions import InsufficientScope, InvalidParameter
 from elbia.api.idempotency import idempotent
 from elbia.api.ids import is_public_id
@@ -95,7 +96,7 @@ class ApiView(APIView):
 
     def audit(self, request, response) -> None:
         """Record every successful write in the audit trail (replays of an earlier request excepted)."""
-        if response.get("Idempotent-Replayed") == "true" or not self.audit_name():
+        if response.get(headers.IDEMPOTENT_REPLAYED) == "true" or not self.audit_name():
             return
         body = response.data if isinstance(response.data, dict) else {}
         try:
@@ -216,7 +217,7 @@ class CreateMixin:
     def create(self, request):
         obj = self.create_service(account=self.account, **self.validated(self.create_serializer_class))
         location = request.build_absolute_uri(reverse(f"{self.basename}-detail", kwargs={"id": obj.public_id}))
-        return self.render(obj, status.HTTP_201_CREATED, headers={"Location": location})
+        return self.render(obj, status.HTTP_201_CREATED, headers={headers.LOCATION: location})
 
 
 class UpdateMixin:
