@@ -151,6 +151,7 @@ def deploy(state: State, directory: Path, ref: str | None, no_wait: bool, wait_t
         "PUT", f"{PATH}/{function_id}/code", content=data, headers={"Content-Type": "application/zip"}
     )
     uploaded = response.json() if response.content else {}
+    uploaded = uploaded if isinstance(uploaded, dict) else {}
     expected = uploaded.get("code_sha256") or digest  # the server's hash of what it stored, when it says it
 
     def deployed(item: dict) -> bool:
