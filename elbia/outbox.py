@@ -21,17 +21,19 @@ class Message:
         self.args = args
 
     def __call__(self) -> None:
+        from celery.exceptions import NotRegistered
+
         from elbia.celery import app
 
         try:
-            if self.task_name not in app.tasks:
-                # Outside the worker (web, commands) the apps' tasks modules are imported on first use.
+            try:
+                task = app.tasks[self.task_name]
+            except NotRegistered:  # a process that has not loaded the apps' task modules yet (a web worker)
                 app.loader.import_default_modules()
-            app.tasks[self.task_name].apply_async(args=self.args)
-        except Exception as exc:
-            logger.warning(
-                "Could not queue %s%s (%s); the reaper will find the work again", self.task_name, self.args, exc
-            )
+                task = app.tasks[self.task_name]
+            task.apply_async(args=self.args)
+        except Exception:
+            logger.warning("Could not queue %s%s; the reaper will find the work again", self.task_name, self.args)
 
 
 def enqueue(task_name: str, *args) -> None:
