@@ -6,8 +6,8 @@ PORT ?= 8000
 # Packages are installed with uv (pinned here, bootstrapped by pip): about ten times faster than pip.
 UV_VERSION := 0.13.8
 UV := $(BIN)/uv
-# Two install stamps: `make run` needs the runtime requirements only; `make test` and `make lint` add the
-# development ones (pytest, schemathesis, playwright, ruff, ...).
+# Two install stamps: `make run` needs the runtime requirements (and the CLI) only; `make test` and `make lint`
+# add the development ones (pytest, schemathesis, playwright, ruff, ...).
 RUNTIME := $(VENV)/.installed-runtime
 INSTALLED := $(VENV)/.installed
 
@@ -25,12 +25,13 @@ $(UV):
 	    || { $(BIN)/python -m ensurepip --default-pip >/dev/null \
 	         && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 
-$(RUNTIME): requirements.txt | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt
+# The runtime: the service's requirements and the command-line client (cli/), which the README uses.
+$(RUNTIME): requirements.txt cli/pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt -e ./cli
 	touch $(RUNTIME)
 
-$(INSTALLED): requirements.txt requirements-dev.txt | $(UV)
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-dev.txt cli/pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements-dev.txt
 	touch $(RUNTIME) $(INSTALLED)
 
 install: $(INSTALLED)

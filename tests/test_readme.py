@@ -2,26 +2,39 @@
 
 Each ```sh block of README.md runs in a fresh copy of the repository on the embedded defaults (its own .env,
 SQLite database and demo account, as `make run` leaves them; see tests/servers.py), command by command, with
-bash. Only two things are replaced: the obvious placeholders ``elb_at_...`` and ``elb_rt_...``, by a real token
-and its refresh token issued here; and the port of http://127.0.0.1:8000, by the port of the gunicorn this test
-starts for the commands that talk to the API (8000 may be taken on the machine that runs the suite). A command
-must exit 0; a curl must answer JSON without an ``error``.
+bash, while `make run`'s processes (manage.py run_local: web, worker and beat) serve that copy on a free port.
+Only these are replaced, nothing else:
+
+- the obvious placeholders ``elb_at_...`` and ``elb_rt_...``, by a token of the demo account (every scope)
+  issued for the block;
+- the port of http://127.0.0.1:8000, by the port the service listens on here (8000 may be taken where the suite
+  runs); the command-line client, whose default server is that URL, gets the same through its ``ELBIA_SERVER``
+  variable (and keeps its configuration in a temporary ``ELBIA_CONFIG``);
+- what a command asks the user to paste (``# paste the access token, then the refresh token``) is given on its
+  standard input.
+
+A command must exit 0; a curl must answer JSON without an ``error``.
 """
 
 import json
 import re
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 from django.conf import settings
 
-from tests.servers import gunicorn
+from tests.servers import free_port, stop
 
 pytestmark = pytest.mark.slow
 
 README = settings.BASE_DIR / "README.md"
 SERVER = "http://127.0.0.1:8000"
+PASTE = "# paste the access token, then the refresh token"
+START_TIMEOUT = 180
+COMMAND_TIMEOUT = 120
 # These start the whole service or the whole suite: they are what this suite runs in, not something to nest.
 NOT_RUN_HERE = {
     "make run": "make run starts web, worker and beat until Ctrl-C: tests/test_run_local.py runs it",
@@ -52,29 +65,39 @@ def clone(_embedded_template, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def token(clone) -> dict:
-    """A token of the demo account holding every scope: what replaces the placeholders."""
+def service(clone, tmp_path_factory):
+    """`make run`'s processes serving the copy on a free port (what the README's commands talk to); its URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("readme-run") / "run.log"
+    with log.open("wb") as output:
+        run = subprocess.Popen(
+            [".venv/bin/python", "manage.py", "run_local", "--port", str(port)],
+            cwd=clone.path,
+            env=clone.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "Access token:" not in log.read_text(errors="replace"):  # printed once /healthz answers
+            if run.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"make run did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(run, signal.SIGINT)
+
+
+@pytest.fixture
+def user_env(clone, service, tmp_path) -> dict:
+    return {**clone.env, "ELBIA_SERVER": service, "ELBIA_CONFIG": str(tmp_path / "elbia-cli.json")}
+
+
+def issue_token(clone) -> dict:
+    """A token of the demo account holding every scope, as `manage.py issue_token --json` prints it."""
     scopes = " ".join(settings.SCOPES)
     return json.loads(clone.manage("issue_token", "demo", "--scopes", scopes, "--name", "README", "--json"))
-
-
-@pytest.fixture(scope="module")
-def server(clone, tmp_path_factory):
-    """gunicorn in the copy, started for the first command that needs it; its base URL."""
-    running = {}
-    stack = []
-
-    def base_url() -> str:
-        if "url" not in running:
-            log = tmp_path_factory.mktemp("readme-server") / "gunicorn.log"
-            context = gunicorn(log, cwd=clone.path, env=clone.env, workers=1)
-            running["url"] = f"http://127.0.0.1:{context.__enter__()}"
-            stack.append(context)
-        return running["url"]
-
-    yield base_url
-    for context in stack:
-        context.__exit__(None, None, None)
 
 
 def test_the_readme_has_command_blocks():
@@ -83,20 +106,29 @@ def test_the_readme_has_command_blocks():
 
 
 @pytest.mark.parametrize("commands", BLOCKS, ids=[block[0].split("#")[0].strip()[:60] for block in BLOCKS])
-def test_each_readme_block_runs_verbatim(commands, clone, token, server):
+def test_each_readme_block_runs_verbatim(commands, clone, service, user_env):
     runnable = [command for command in commands if not not_run_here(command)]
     if not runnable:
         pytest.skip("; ".join(sorted({not_run_here(command) for command in commands})))
+    token = issue_token(clone)
     for printed in runnable:
         command = printed.replace("elb_at_...", token["access_token"]).replace("elb_rt_...", token["refresh_token"])
-        if SERVER in command:
-            command = command.replace(SERVER, server())
+        command = command.replace(SERVER, service)
+        pasted = f"{token['access_token']}\n{token['refresh_token']}\n" if PASTE in command else ""
         if command.startswith("curl"):
             assert shutil.which("curl"), "the README's commands need curl"
         done = subprocess.run(
-            ["bash", "-c", command], cwd=clone.path, env=clone.env, capture_output=True, text=True, timeout=120
+            ["bash", "-c", command],
+            cwd=clone.path,
+            env=user_env,
+            input=pasted,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
         )
-        assert done.returncode == 0, f"{printed}\nexited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        assert done.returncode == 0, (
+            f"{printed}\nexited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
         if command.startswith("curl"):
             answer = json.loads(done.stdout)
             assert not (isinstance(answer, dict) and "error" in answer), f"{printed}\nanswered {answer}"
