@@ -41,8 +41,8 @@ setsid make run PORT="$port" >run.log 2>&1 &
 run=$!
 if [ "$uncontended" = "--uncontended" ]; then
     (while kill -0 "$run" 2>/dev/null; do
-        echo -15 >"/proc/$run/autogroup" 2>/dev/null || true
-        tree "$run" | while read -r pid _; do echo -15 >"/proc/$pid/autogroup" 2>/dev/null || true; done
+        echo -15 2>/dev/null >"/proc/$run/autogroup" || true
+        tree "$run" | while read -r pid _; do echo -15 2>/dev/null >"/proc/$pid/autogroup" || true; done
         sleep 0.05
     done) &
 fi
