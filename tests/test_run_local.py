@@ -4,6 +4,7 @@ Ctrl-C that stops web, worker and beat within honcho's grace period without an e
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -64,3 +65,22 @@ def test_the_printed_token_works_at_once_and_ctrl_c_stops_everything_cleanly(emb
     assert "SIGKILL" not in text  # honcho kills what is still running after its grace period: nothing was
     assert [line for line in text.splitlines() if "ERROR" in line or "Traceback" in line] == []
     assert run.returncode == 0
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(embedded):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [".venv/bin/python", "manage.py", "run_local", "--port", str(port)],
+            cwd=embedded.path,
+            env=embedded.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode != 0
+    assert f"Port {port} is in use on 127.0.0.1: choose another, e.g. `make run PORT={port + 1}`." in done.stderr
+    assert "honcho" not in done.stdout + done.stderr

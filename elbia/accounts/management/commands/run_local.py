@@ -3,6 +3,7 @@
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from elbia.accounts.management.commands.seed_demo import issue_demo_token
 
@@ -28,6 +29,17 @@ def warm_up() -> None:
     app.loader.import_default_modules()
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:``port`` (connections of a previous run waiting to close do not count)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class Command(BaseCommand):
     help = (
         "Migrate, start web + worker + beat (the Procfile, under honcho), seed the demo account meanwhile, and "
@@ -40,6 +52,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         port = options["port"]
         base_url = f"http://127.0.0.1:{port}"
+        if not port_is_free(port):  # else another server's /healthz could pass for ours
+            raise CommandError(f"Port {port} is in use on 127.0.0.1: choose another, e.g. `make run PORT={port + 1}`.")
         call_command("migrate", interactive=False, stdout=self.stdout)
         warm_up()
         environment = {
