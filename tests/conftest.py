@@ -101,8 +101,9 @@ def staff_user(db):
 
 @pytest.fixture
 def staff_client(client, staff_user):
-    """A browser signed in to the admin as ``staff_user``."""
+    """A browser signed in to the admin as ``staff_user`` (``staff_client.user``)."""
     client.force_login(staff_user)
+    client.user = staff_user
     return client
 
 

@@ -139,7 +139,7 @@ class TestReaper:
         assert reap_stuck_resources.apply().get() == {"requeued": 0, "failed": 1}
         resource = reload(compute)
         assert resource.status == ResourceStatus.FAILED
-        assert resource.failure_reason == "The provisioning did not finish after 3 attempts of 60 seconds each."
+        assert resource.failure_reason == "The provisioning did not finish after 3 attempts."
 
     def test_a_requeued_step_is_finished_by_the_new_message(self, compute, settings):
         settings.ELBIA_STUCK_AFTER = 60

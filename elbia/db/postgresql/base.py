@@ -1,0 +1,46 @@
+"""Django's PostgreSQL backend with a deadline on every wait for the server (``OPTIONS["wait_timeout"]``).
+
+``statement_timeout`` makes a live server cancel a slow statement, and ``connect_timeout`` bounds a new
+connection; neither helps when the server (or the network on the way) stops answering an established
+connection: the client would wait for ever (the kernel acknowledges what it sends, so TCP timeouts never
+fire). psycopg can bound a wait; this backend gives every wait of the connection the deadline
+``wait_timeout`` (seconds). Past it the connection is closed (its state is unknown) and the statement
+raises ``OperationalError``, which the API answers as 503 ``unavailable`` (docs/faults.md).
+"""
+
+import logging
+import types
+
+import psycopg
+from django.db.backends.postgresql import base
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    """The PostgreSQL backend whose connections never wait for the server longer than ``wait_timeout``."""
+
+    wait_timeout: float | None = None
+
+    def get_connection_params(self) -> dict:
+        params = super().get_connection_params()
+        self.wait_timeout = params.pop("wait_timeout", None)
+        return params
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        if self.wait_timeout:
+            connection.elbia_wait_timeout = self.wait_timeout
+            connection.wait = types.MethodType(_wait_with_deadline, connection)
+        return connection
+
+
+def _wait_with_deadline(connection, gen, interval=0.1, timeout=None):
+    """``psycopg.Connection.wait`` with the connection's deadline unless the caller chose one."""
+    deadline = connection.elbia_wait_timeout if timeout is None else timeout
+    try:
+        return psycopg.Connection.wait(connection, gen, interval=interval, timeout=deadline)
+    except psycopg.errors._WaitTimeout:
+        logger.warning("The database did not answer within %.1f s; closing the connection.", deadline)
+        connection.pgconn.finish()
+        raise psycopg.OperationalError(f"The database did not answer within {deadline:.1f} seconds.") from None
