@@ -21,7 +21,9 @@ class HostPortMiddleware:
     def __call__(self, request):
         host = request.get_host()  # raises DisallowedHost for a host Django's ALLOWED_HOSTS refuses
         domain, port = split_domain_port(host)
-        entries = [entry for entry in settings.ELBIA_ALLOWED_HOSTS if entry.host == "*" or is_same_domain(domain, entry.host)]
+        entries = [
+            entry for entry in settings.ELBIA_ALLOWED_HOSTS if entry.host == "*" or is_same_domain(domain, entry.host)
+        ]
         if not any(entry.allows_port(port) for entry in entries):
             raise DisallowedHost(f"Invalid HTTP_HOST header: {host!r}. Its port is not served.")
         return self.get_response(request)

@@ -96,7 +96,7 @@ class StepFailed(Exception):
 
 
 def backoff(retries: int) -> float:
-    """Seconds before retry number ``retries + 1``: ELBIA_RETRY_BACKOFF * 2**retries, capped at ELBIA_RETRY_BACKOFF_MAX."""
+    """Seconds before retry ``retries + 1``: ELBIA_RETRY_BACKOFF * 2**retries, at most ELBIA_RETRY_BACKOFF_MAX."""
     return min(settings.ELBIA_RETRY_BACKOFF * 2**retries, settings.ELBIA_RETRY_BACKOFF_MAX)
 
 
@@ -254,7 +254,9 @@ class Lifecycle:
     def _stuck(self) -> Q:
         """Rows whose step needs a new message: a claim gone silent, or unclaimed work left too long."""
         now = timezone.now()
-        dead_claim = ~Q(lifecycle_task_id="") & Q(heartbeat_at__lt=now - timedelta(seconds=settings.ELBIA_HEARTBEAT_TIMEOUT))
+        dead_claim = ~Q(lifecycle_task_id="") & Q(
+            heartbeat_at__lt=now - timedelta(seconds=settings.ELBIA_HEARTBEAT_TIMEOUT)
+        )
         stuck_after = now - timedelta(seconds=settings.ELBIA_STUCK_AFTER)
         if OutboxMessage.objects.filter(sent_at__isnull=True, created_at__lt=stuck_after).exists():
             return Q(status__in=self.transient) & dead_claim  # the broker is down: unsent work is not lost

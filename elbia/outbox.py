@@ -88,6 +88,13 @@ def enqueue(task_name: str, *args) -> None:
 _broker_down_until = 0.0
 
 
+def _task(app, name: str):
+    """The registered task ``name``; a web process imports the apps' tasks modules on first use."""
+    if name not in app.tasks:
+        app.loader.import_default_modules()  # Celery's autodiscovery: what a worker does at start
+    return app.tasks.get(name)
+
+
 def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
     """Hand locked, unsent ``messages`` to Celery in order, recording which were sent: (how many, no error)."""
     global _broker_down_until
@@ -99,7 +106,7 @@ def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
             if not app.conf.task_always_eager:
                 conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
             for message in messages:
-                task = app.tasks.get(message.task_name)
+                task = _task(app, message.task_name)
                 if task is None:
                     unknown.append(message.pk)
                     continue

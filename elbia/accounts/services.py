@@ -215,7 +215,6 @@ def sign_in_address_record(*, user: User, address: str) -> None:
     SignInAddress.objects.update_or_create(user=user, address=address, defaults={"last_seen_at": timezone.now()})
 
 
-
 # --- Email addresses ---------------------------------------------------------------------------------
 
 EMAIL_VERIFICATION_SALT = "elbia.accounts.email-verification"

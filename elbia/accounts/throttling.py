@@ -17,6 +17,7 @@ Sign-in: at most ``ELBIA_LOGIN_ATTEMPTS`` failures in ``ELBIA_LOGIN_WINDOW`` sec
   alone would let a botnet guess freely); a success clears the username's window.
 """
 
+import contextlib
 import hashlib
 
 from django.conf import settings
@@ -46,10 +47,8 @@ def attempt_count(*, bucket: str, identity: str, window: float) -> int:
 
 def attempt_forgive(*, bucket: str, identity: str) -> None:
     """Take back one counted attempt (it succeeded), so only failures use up the window."""
-    try:
+    with contextlib.suppress(ValueError):  # the window has ended meanwhile: nothing to take back
         cache.decr(_cache_key(bucket, identity))
-    except ValueError:  # the window has ended meanwhile: nothing to take back
-        pass
 
 
 def attempts_reset(*, bucket: str, identity: str) -> None:

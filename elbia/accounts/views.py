@@ -28,6 +28,7 @@ from billing.api.serializers import UsageLineSerializer, UsageSerializer
 from billing.links import invoice_pdf_url
 from billing.periods import EARLIEST_YEAR, current_month, format_month, next_month, parse_month, previous_month
 from billing.selectors import PriceMissing, invoice_list, usage_daily, usage_for_month
+from elbia import cache
 from elbia.accounts.forms import (
     FunctionFilterForm,
     LoginForm,
@@ -35,7 +36,6 @@ from elbia.accounts.forms import (
     SignupForm,
     TokenCreateForm,
 )
-from elbia import cache
 from elbia.accounts.models import TokenEnd
 from elbia.accounts.selectors import api_token_list
 from elbia.accounts.services import (

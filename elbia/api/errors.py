@@ -180,7 +180,9 @@ def bad_request(request, exception):
     """handler400: JSON under /v1 and /oauth/ (a disallowed Host says so), Django's page elsewhere."""
     if is_api_path(request.path):
         if isinstance(exception, DisallowedHost):
-            return json_error(400, "invalid_request", "The Host header names a host or port this service does not serve.")
+            return json_error(
+                400, "invalid_request", "The Host header names a host or port this service does not serve."
+            )
         return json_error(400, "invalid_request", STATUS_ERRORS[400][1])
     from django.views.defaults import bad_request as html_bad_request
 

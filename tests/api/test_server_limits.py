@@ -1,117 +1,13 @@
 """Against the real server: gunicorn with 2 worker processes sharing budgets through Redis, on the test database."""
 
-import http.client
-import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from resources.models import Resource
+from tests.servers import call, fire, gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-BASE_DIR = Path(__file__).resolve().parents[2]
-REQUEST_TIMEOUT = 15
-START_TIMEOUT = 30
-
-
-def database_url() -> str:
-    """The test database (test_<name>, alive only during the session), as DATABASE_URL for the server."""
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@contextmanager
-def gunicorn(log_path: Path, **env):
-    """Start gunicorn (2 workers) on a free port of 127.0.0.1; yield (port, log path); always stop it."""
-    environment = {
-        **os.environ,
-        "ELBIA_TESTING": "1",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "elbia.settings",
-        "PYTHONPATH": str(BASE_DIR),
-        **env,
-    }
-    command = [sys.executable, "-m", "gunicorn", "elbia.wsgi", "--bind", "127.0.0.1:0", "--workers", "2"]
-    command += ["--timeout", "30", "--graceful-timeout", "5", "--log-level", "info"]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            command, cwd=BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        port = wait_for_port(server, log_path)
-        wait_until_healthy(port)
-        yield port, log_path
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
-
-
-def wait_for_port(server: subprocess.Popen, log_path: Path) -> int:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
-        if found:
-            return int(found.group(1))
-        if server.poll() is not None:
-            break
-        time.sleep(0.05)
-    pytest.fail(f"gunicorn did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-
-
-def wait_until_healthy(port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            if call(port, "GET", "/healthz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("gunicorn did not answer /healthz")
-
-
-def call(port: int, method: str, path: str, token: str | None = None, body=None, headers=None):
-    """One HTTP request with a timeout: (status, lower-cased headers, parsed JSON body or None)."""
-    sent = dict(headers or {})
-    if token:
-        sent["Authorization"] = f"Bearer {token}"
-    if body is not None:
-        sent["Content-Type"] = "application/json"
-        body = json.dumps(body)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
-    try:
-        conn.request(method, path, body=body, headers=sent)
-        response = conn.getresponse()
-        content = response.read()
-        answer_headers = {name.lower(): value for name, value in response.getheaders()}
-        return response.status, answer_headers, json.loads(content) if content else None
-    finally:
-        conn.close()
-
-
-def fire(count: int, threads: int, request):
-    """``request()`` ``count`` times from ``threads`` threads at once; every result within the timeout."""
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [pool.submit(request) for _ in range(count)]
-        return [future.result(timeout=REQUEST_TIMEOUT * 2) for future in futures]
 
 
 def test_concurrent_requests_never_exceed_a_token_budget(tmp_path, issue_token, user):
