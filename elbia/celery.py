@@ -52,4 +52,15 @@ def _log_with_request_id(task=None, task_id=None, **kwargs) -> None:
     from elbia.api.middleware import current_request_id
     from elbia.outbox import REQUEST_ID_HEADER
 
-    current_request_id.set(task.request.get(REQUEST_ID_HEADER) or f"task_{task_id}")
+    task.request.elbia_request_id_token = current_request_id.set(
+        task.request.get(REQUEST_ID_HEADER) or f"task_{task_id}"
+    )
+
+
+@signals.task_postrun.connect
+def _forget_request_id(task=None, **kwargs) -> None:
+    from elbia.api.middleware import current_request_id
+
+    token = getattr(task.request, "elbia_request_id_token", None)
+    if token is not None:
+        current_request_id.reset(token)
