@@ -181,3 +181,26 @@ def test_group_changes_are_audited(staff_client):
     )
     assert response.status_code == 302
     assert staff_events("group.update").get().changed_fields == ["name"]
+
+
+@pytest.mark.parametrize(
+    ("changelist", "lookup"),
+    [
+        ("accounts/apitoken", "token_family"),
+        ("accounts/apitoken", "token_family__startswith"),
+        ("accounts/user", "password__startswith"),
+    ],
+)
+def test_private_fields_cannot_be_probed_through_the_url(staff_client, make_client, user, changelist, lookup):
+    token = make_client(user, name="laptop-7f3").issued.api_token
+    value = {"token_family": str(token.token_family), "token_family__startswith": str(token.token_family)[:2]}
+    response = staff_client.get(f"/admin/{changelist}/", {lookup: value.get(lookup, "pbkdf2")})
+    assert response.status_code == 400
+    assert token.name not in response.content.decode()
+
+
+def test_token_family_is_not_searchable(staff_client, make_client, user):
+    token = make_client(user, name="laptop-7f3").issued.api_token
+    assert token.name in staff_client.get(f"/admin/{TOKENS}/", {"q": "laptop-7f3"}).content.decode()
+    page = staff_client.get(f"/admin/{TOKENS}/", {"q": str(token.token_family)}).content.decode()
+    assert token.name not in page
