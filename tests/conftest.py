@@ -7,8 +7,8 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
-from elbia.accounts.services import token_issue
 from elbia import cache as elbia_cache
+from elbia.accounts.services import token_issue
 from tests.factories import UserFactory
 
 ALL_SCOPES = tuple(settings.SCOPES)

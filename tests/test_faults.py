@@ -24,7 +24,7 @@ from django.db import connection
 
 from elbia.celery import app
 from elbia.models import OutboxMessage
-from resources.models import Resource, ResourceStatus
+from resources.models import Resource
 from resources.services import resource_create
 from tests.factories import UserFactory
 from tests.faults.proxy import FaultProxy
@@ -229,7 +229,7 @@ def test_a_killed_worker_is_recovered_within_a_minute_and_nothing_runs_twice(tmp
                 for _ in range(16)
             ]
             wait_for(
-                lambda: statuses(*ids).count("provisioning") == 2 and 0 < statuses(*ids).count("active"),
+                lambda: statuses(*ids).count("provisioning") == 2 and statuses(*ids).count("active") > 0,
                 60,
                 interval=0.05,
                 message="the first worker never got going",
