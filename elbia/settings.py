@@ -260,6 +260,8 @@ if CELERY_BROKER_URL.startswith("redis"):
     # so a live task is never delivered twice. Lifecycle steps recover sooner, through their heartbeat.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": round(CELERY_TASK_TIME_LIMIT + ELBIA_RETRY_BACKOFF_MAX + 60),
+        # Look for messages past their visibility timeout every 10 s (kombu's interval), not every 100 s.
+        "unacked_restore_throttle": 1,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
         "socket_timeout": REDIS_SOCKET_TIMEOUT,
     }
