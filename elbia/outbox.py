@@ -12,7 +12,7 @@ ids only. Nothing talks to the broker inside the transaction:
    the request answers as usual (201, 202: the idempotency record, committed with the change, holds that
    answer); this process then leaves sending to the relay for ``BROKER_RETRY_SECONDS``, so an outage
    costs one request a timeout, not every request.
-3. **Relay.** Every Celery worker runs ``relay_forever`` in a thread (``elbia.celery.OutboxRelay``):
+3. **Relay.** Every Celery worker runs ``relay_forever`` in a thread (the ``OutboxRelay`` bootstep):
    every ``ELBIA_OUTBOX_RELAY_INTERVAL`` seconds it sends the unsent messages oldest first, in batches
    locked with ``SKIP LOCKED`` (two relays, or a relay and a fast path, never take the same row), and
    stops at the first broker error to try again next time. A message for an unknown task is given up
@@ -31,12 +31,14 @@ import threading
 import time
 from datetime import timedelta
 
+from celery import bootsteps
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from elbia.api.middleware import current_request_id
+from elbia.celery import REQUEST_ID_HEADER, app
 from elbia.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -45,8 +47,6 @@ logger = logging.getLogger(__name__)
 BROKER_RETRY_SECONDS = 5.0
 #: How many messages the relay locks and sends per transaction.
 RELAY_BATCH = 100
-#: The message header that carries the queuing request's id to the worker (its logs show it).
-REQUEST_ID_HEADER = "elbia_request_id"
 
 
 class Dispatch:
@@ -88,7 +88,7 @@ def enqueue(task_name: str, *args) -> None:
 _broker_down_until = 0.0
 
 
-def _task(app, name: str):
+def _task(name: str):
     """The registered task ``name``; a web process imports the apps' tasks modules on first use."""
     if name not in app.tasks:
         app.loader.import_default_modules()  # Celery's autodiscovery: what a worker does at start
@@ -98,15 +98,13 @@ def _task(app, name: str):
 def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
     """Hand locked, unsent ``messages`` to Celery in order, recording which were sent: (how many, no error)."""
     global _broker_down_until
-    from elbia.celery import app
-
     sent, unknown, failure = [], [], None
     try:
         with app.connection_for_write() as conn:
             if not app.conf.task_always_eager:
                 conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
             for message in messages:
-                task = _task(app, message.task_name)
+                task = _task(message.task_name)
                 if task is None:
                     unknown.append(message.pk)
                     continue
@@ -165,6 +163,32 @@ def relay_forever(stop: threading.Event) -> None:
                 logger.info("Outbox relay: sent %s queued messages.", sent)
     finally:
         connection.close()
+
+
+class RelayThread:
+    """The relay's thread in a worker's main process: started with the worker, stopped (and joined) with it."""
+
+    def __init__(self):
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=relay_forever, args=(self.stopping,), name="outbox-relay", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+
+class OutboxRelay(bootsteps.StartStopStep):
+    """The worker bootstep running the relay (registered by name in elbia.celery)."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def create(self, worker) -> RelayThread:
+        return RelayThread()
 
 
 @transaction.atomic

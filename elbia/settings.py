@@ -9,13 +9,14 @@ message naming the variable.
 
 import base64
 import hashlib
+from functools import partial
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_allowed_hosts, parse_count, parse_fernet_keys, parse_rate, parse_seconds
+from elbia.config import parse_allowed_hosts, parse_count, parse_fernet_keys, parse_rate, parse_seconds, parse_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -97,7 +98,7 @@ ELBIA_HEARTBEAT_TIMEOUT = _read("ELBIA_HEARTBEAT_TIMEOUT", parse_seconds, 30.0)
 ELBIA_REAP_INTERVAL = _read("ELBIA_REAP_INTERVAL", parse_seconds, 10.0)
 # How often the reaper requeues stuck work before it fails the resource.
 ELBIA_STUCK_REQUEUES = _read("ELBIA_STUCK_REQUEUES", int, 3)
-# Transient provider errors are retried this many times, after ELBIA_RETRY_BACKOFF * 2**n seconds (capped at 5 min).
+# Transient provider errors are retried this many times, after ELBIA_RETRY_BACKOFF * 2**n seconds.
 ELBIA_PROVIDER_MAX_RETRIES = _read("ELBIA_PROVIDER_MAX_RETRIES", int, 5)
 ELBIA_RETRY_BACKOFF = _read("ELBIA_RETRY_BACKOFF", parse_seconds, 2.0)
 # The longest a retry waits (its countdown); with the task time limit, it sizes the broker's visibility timeout.
@@ -188,7 +189,7 @@ TEMPLATES = [
 
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'elbia.sqlite3'}"))}
-if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
+if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL is invalid: use postgres://USER@HOST:PORT/NAME or sqlite:///PATH."
     )
@@ -220,7 +221,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis --------------------------------------------------------------
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = _read("REDIS_URL", partial(parse_url, schemes=("redis", "rediss", "unix")), "")
 # Seconds to connect to Redis and to wait for any answer (cache, rate limits and the Celery broker alike).
 REDIS_CONNECT_TIMEOUT = _read("REDIS_CONNECT_TIMEOUT", parse_seconds, 1.0)
 REDIS_SOCKET_TIMEOUT = _read("REDIS_SOCKET_TIMEOUT", parse_seconds, 1.0)
@@ -242,7 +243,11 @@ else:
 
 # --- Celery -----------------------------------------------------------------------
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
+CELERY_BROKER_URL = _read(
+    "CELERY_BROKER_URL",
+    partial(parse_url, schemes=("redis", "rediss", "amqp", "pyamqp", "sqla+sqlite", "sqla+postgresql", "memory")),
+    REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}",
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -336,7 +341,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["elbia.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["elbia.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "elbia.api.pagination.LimitOffsetPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["elbia.api.filtering.FilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["elbia.api.throttling.TokenRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "elbia.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "elbia.api.errors.exception_handler",
@@ -362,6 +367,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Enums are listed in the schema itself; "* `pending` - pending" lines would only repeat them.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An Elbia API token (`elb_...`)."}

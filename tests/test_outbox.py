@@ -2,6 +2,9 @@
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -18,6 +21,7 @@ from elbia.models import OutboxMessage
 from elbia.outbox import enqueue, outbox_purge_sent, outbox_relay
 from resources.models import Resource, ResourceStatus
 from tests.resources.factories import ComputeFactory, VpcFactory
+from tests.servers import BASE_DIR
 
 QUEUE = django_settings.CELERY_TASK_DEFAULT_QUEUE
 PROVISION = "resources.tasks.provision_resource"
@@ -163,3 +167,24 @@ def test_purge_deletes_only_messages_sent_long_ago(settings):
     assert outbox_purge_sent() == 1
     assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
     assert not OutboxMessage.objects.filter(pk=old.pk).exists()
+
+
+FRESH_PROCESS = """
+import django
+django.setup()
+from elbia.celery import app
+assert "resources.tasks.provision_resource" not in app.tasks  # nothing imported the task modules yet
+from elbia.outbox import _task
+assert _task("resources.tasks.provision_resource") is not None
+print("found")
+"""
+
+
+def test_a_web_process_finds_the_tasks_it_queues_by_name():
+    """A web worker never imports the apps' task modules; the outbox loads them as a worker does at start."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "elbia.settings", "ELBIA_TESTING": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS], cwd=BASE_DIR, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "found"

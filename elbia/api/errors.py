@@ -6,7 +6,7 @@
 DRF's views answer through ``exception_handler``; Django's error handlers (``bad_request``, ``page_not_found``,
 ``server_error``) and ``ApiErrorMiddleware`` cover what happens outside them (a disallowed Host, a method
 a plain view refuses, an error in a middleware). OAuth's own errors (``{"error": "invalid_grant"}``) keep
-their RFC 6749 shape. A dependency that does not answer in time (the database, Redis) is a
+their RFC 6749 shape. A dependency that does not answer in time (the database, Redis, the broker) is a
 ``503 unavailable`` with ``Retry-After``, on the API and the dashboard alike (``dependency_of``).
 """
 
@@ -26,18 +26,29 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from elbia import errors as domain
 from elbia.api.exceptions import InsufficientScope
-from elbia.api.middleware import current_request_id
-from elbia.api.throttling import charge_stopped_request
+from elbia.api.headers import ALLOW, RETRY_AFTER, WWW_AUTHENTICATE
+from elbia.api.responses import (
+    BEARER_CHALLENGE,
+    INTERNAL_ERROR,
+    INVALID_JSON,
+    NOT_FOUND,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    error_body,
+    json_error,
+)
 
 logger = logging.getLogger("elbia.api")
 
-INVALID_JSON = "Invalid JSON in request body"
-UNAUTHORIZED = "Invalid or missing API token"
-NOT_FOUND = "Resource not available"
-RATE_LIMITED = "Rate limit exceeded"
-INTERNAL_ERROR = "Internal server error"
-WWW_AUTHENTICATE = 'Bearer realm="elbia"'
+# How the API answers each domain error (elbia.errors); NotFound is the contract's 404 (see _describe).
+DOMAIN_STATUSES: dict[type[domain.DomainError], tuple[int, dict[str, str]]] = {
+    domain.Conflict: (409, {}),
+    domain.NotAllowed: (403, {}),
+    domain.Unavailable: (503, {RETRY_AFTER: "60"}),
+    domain.DomainError: (400, {}),
+}
 UNAVAILABLE = "unavailable"
 #: What a 503 asks the client to wait (seconds): about the time a dependency needs to come back or fail over.
 RETRY_AFTER_SECONDS = 5
@@ -52,10 +63,10 @@ STATUS_ERRORS = {
     503: (UNAVAILABLE, "The service is temporarily unavailable; retry shortly."),
 }
 #: Response headers an error keeps when it is rewritten as JSON.
-KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+KEPT_HEADERS = (ALLOW, RETRY_AFTER, WWW_AUTHENTICATE)
 
 
-def dependency_of(exc: BaseException) -> str | None:
+def dependency_of(exc: BaseException | None) -> str | None:
     """The dependency whose failure to answer (in time) raised ``exc``: database, cache or broker; else None."""
     if isinstance(exc, OperationalError | InterfaceError):
         return "database"
@@ -68,15 +79,6 @@ def dependency_of(exc: BaseException) -> str | None:
 
 def unavailable_message(dependency: str) -> str:
     return f"The service is temporarily unavailable (its {dependency} did not answer in time); retry shortly."
-
-
-def error_body(status: int, code: str, message: str, details=None) -> dict:
-    """The contract's error document."""
-    error = {"status": status, "code": code, "message": message}
-    if details:
-        error["details"] = details
-    error["request_id"] = current_request_id.get()
-    return {"error": error}
 
 
 def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
@@ -92,30 +94,33 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
     if isinstance(exc, RequestDataTooBig):
         return 413, "payload_too_large", "Request body is too large.", None, {}
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        challenge = WWW_AUTHENTICATE
+        challenge = BEARER_CHALLENGE
         if isinstance(exc, exceptions.AuthenticationFailed):
             challenge += ', error="invalid_token"'
-        return 401, "unauthorized", UNAUTHORIZED, None, {"WWW-Authenticate": challenge}
+        return 401, "unauthorized", UNAUTHORIZED, None, {WWW_AUTHENTICATE: challenge}
     if isinstance(exc, InsufficientScope):
-        challenge = f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{exc.scope}"'
+        challenge = f'{BEARER_CHALLENGE}, error="insufficient_scope", scope="{exc.scope}"'
         return (
             403,
             "insufficient_scope",
             str(exc.detail),
             {"required_scope": exc.scope},
-            {"WWW-Authenticate": challenge},
+            {WWW_AUTHENTICATE: challenge},
         )
-    if isinstance(exc, Http404 | exceptions.NotFound):
+    if isinstance(exc, Http404 | exceptions.NotFound | domain.NotFound):
         return 404, "not_found", NOT_FOUND, None, {}
+    if isinstance(exc, domain.DomainError):
+        status, headers = DOMAIN_STATUSES[next(kind for kind in DOMAIN_STATUSES if isinstance(exc, kind))]
+        return status, exc.code, str(exc), None, headers
     if isinstance(exc, DjangoPermissionDenied):
         return 403, "permission_denied", "You do not have permission to perform this action.", None, {}
     if isinstance(exc, exceptions.Throttled):
-        headers = {"Retry-After": str(int(exc.wait) if exc.wait is not None else 1)}
+        headers = {RETRY_AFTER: str(int(exc.wait) if exc.wait is not None else 1)}
         return 429, "rate_limited", RATE_LIMITED, None, headers
     dependency = dependency_of(exc)
     if dependency is not None:
         logger.warning("The %s did not answer while serving the API: %s", dependency, exc)
-        return 503, UNAVAILABLE, unavailable_message(dependency), None, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return 503, UNAVAILABLE, unavailable_message(dependency), None, {RETRY_AFTER: str(RETRY_AFTER_SECONDS)}
     if isinstance(exc, exceptions.APIException):
         detail = exc.detail
         if isinstance(detail, dict | list):
@@ -127,23 +132,9 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
 
 def exception_handler(exc: Exception, context) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception becomes the contract's error response."""
-    exc = charge_stopped_request(exc, context)
     status, code, message, details, headers = _describe(exc)
     response = Response(error_body(status, code, message, details), status=status, headers=headers)
     set_rollback()  # a request that failed half-way leaves nothing half-written
-    return response
-
-
-def json_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
-    """A plain-Django error response in the contract's shape (outside DRF's views)."""
-    response = JsonResponse(
-        error_body(status, code, message),
-        status=status,
-        content_type="application/json; charset=utf-8",
-        json_dumps_params={"separators": (",", ":")},
-    )
-    for name, value in (headers or {}).items():
-        response[name] = value
     return response
 
 
@@ -159,11 +150,11 @@ def is_api_path(path: str) -> bool:
 
 def unavailable_response(request, dependency: str):
     """503 with Retry-After: the contract's JSON on the API, a plain page elsewhere (rendered without the database)."""
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    headers = {RETRY_AFTER: str(RETRY_AFTER_SECONDS)}
     if is_api_path(request.path):
         return json_error(503, UNAVAILABLE, unavailable_message(dependency), headers)
     response = HttpResponse(render_to_string("503.html"), status=503)
-    response["Retry-After"] = headers["Retry-After"]
+    response[RETRY_AFTER] = headers[RETRY_AFTER]
     return response
 
 

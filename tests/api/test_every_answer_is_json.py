@@ -56,7 +56,7 @@ class TestUnavailable:
         def fail(*args, **kwargs):
             raise OperationalError("the database did not answer")
 
-        monkeypatch.setattr("elbia.accounts.views.function_list", fail)
+        monkeypatch.setattr("functions.views.function_list", fail)
         response = client.get("/functions/")
         assert response.status_code == 503
         assert response["Retry-After"] == "5"
@@ -80,7 +80,7 @@ class TestUnavailable:
         def fail(*args, **kwargs):
             raise KeyError("a bug")
 
-        monkeypatch.setattr("elbia.accounts.views.function_list", fail)
+        monkeypatch.setattr("functions.views.function_list", fail)
         assert client.get("/functions/").status_code == 500
 
 
