@@ -1,5 +1,12 @@
-"""Real servers for the tests that need them: gunicorn on a free loopback port, and copies of the repository
-run on the embedded defaults (SQLite, the SQLite-file broker, no Redis) as ``make run`` runs them."""
+"""Real servers for the tests that need them: gunicorn on a free loopback port, on the test database.
+
+``gunicorn(log_path, **env)`` starts it (2 workers, the repository's gunicorn.conf.py) and stops it;
+``call(port, method, path, ...)`` makes one request with a timeout; ``fire`` many at once.
+
+``make_embedded_copy`` copies the repository (sharing its .venv) and prepares it as ``make run`` does, on the
+embedded defaults (SQLite, the SQLite-file broker, no Redis); ``gunicorn(..., cwd=copy.path,
+environment=copy.env)`` serves such a copy.
+"""
 
 import http.client
 import json
@@ -17,10 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 REQUEST_TIMEOUT = 15
-START_TIMEOUT = 60
+START_TIMEOUT = 60  # a server starting on a busy 2-core machine
+# An access log line naming the worker process that answered (see ``served_by``).
+ACCESS_LOG_WITH_PID = ("--access-logfile", "-", "--access-logformat", 'pid=%(p)s "%(r)s" %(s)s')
 # What `make test` sets for the suite: a user's shell has none of it, so the embedded copies drop it.
 SUITE_ONLY_VARIABLES = (
     "DATABASE_URL",
@@ -34,27 +45,37 @@ SUITE_ONLY_VARIABLES = (
 )
 
 
+def database_url(port: int | None = None) -> str:
+    """The test database (test_<name>, alive only during the session), as DATABASE_URL for a server process;
+    ``port``: reached through that port instead (a fault proxy)."""
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{port or db['PORT'] or 5432}/{db['NAME']}"
+
+
 @contextmanager
-def gunicorn(log_path: Path, *, env: dict, cwd: Path = BASE_DIR, workers: int = 2):
-    """Start gunicorn (``workers`` processes, access log with each worker's pid) on a free port of 127.0.0.1;
-    yield the port; always stop it."""
-    command = [sys.executable, "-m", "gunicorn", "elbia.wsgi", "--bind", "127.0.0.1:0", "--workers", str(workers)]
-    command += ["--timeout", "30", "--graceful-timeout", "5", "--log-level", "info"]
-    command += ["--access-logfile", "-", "--access-logformat", 'pid=%(p)s "%(r)s" %(s)s']
+def gunicorn(log_path: Path, *options: str, cwd: Path = BASE_DIR, environment: dict | None = None, **env):
+    """Start gunicorn (2 workers, more ``options``) on a free port of 127.0.0.1; yield (port, log path); stop it.
+
+    It serves the test database unless ``environment`` (and ``cwd``) say otherwise, as for an embedded copy.
+    """
+    environment = environment if environment is not None else server_environment(**env)
+    command = [sys.executable, "-m", "gunicorn", "elbia.wsgi", "--bind", "127.0.0.1:0", "--workers", "2"]
+    command += ["--timeout", "30", "--graceful-timeout", "5", "--log-level", "info", *options]
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         port = wait_for_port(server, log_path)
         wait_until_healthy(port)
-        yield port
+        yield port, log_path
     finally:
         stop(server)
 
 
 def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
-    """Stop a process started in a session of its own (and everything in its group)."""
+    """Stop a process started in a session of its own, and everything in its group (SIGKILL after 10 s)."""
     if process.poll() is None:
         os.killpg(process.pid, signum)
         try:
@@ -88,13 +109,8 @@ def wait_until_healthy(port: int) -> None:
     pytest.fail("gunicorn did not answer /healthz")
 
 
-def served_by(log_path: Path) -> set[str]:
-    """The pids of the gunicorn workers that answered requests (from the access log)."""
-    return set(re.findall(r"^pid=<?(\d+)>? ", log_path.read_text(errors="replace"), re.MULTILINE))
-
-
 def call(port: int, method: str, path: str, token: str | None = None, body=None, headers=None):
-    """One HTTP request with a timeout: (status, lower-cased headers, parsed JSON body or None)."""
+    """One HTTP request with a timeout: (status, lower-cased headers, parsed JSON body, or the text if not JSON)."""
     sent = dict(headers or {})
     if token:
         sent["Authorization"] = f"Bearer {token}"
@@ -107,7 +123,12 @@ def call(port: int, method: str, path: str, token: str | None = None, body=None,
         response = conn.getresponse()
         content = response.read()
         answer_headers = {name.lower(): value for name, value in response.getheaders()}
-        return response.status, answer_headers, json.loads(content) if content else None
+        if not content:
+            return response.status, answer_headers, None
+        try:
+            return response.status, answer_headers, json.loads(content)
+        except ValueError:
+            return response.status, answer_headers, content.decode(errors="replace")
     finally:
         conn.close()
 
@@ -117,6 +138,66 @@ def fire(count: int, threads: int, request):
     with ThreadPoolExecutor(max_workers=threads) as pool:
         futures = [pool.submit(request) for _ in range(count)]
         return [future.result(timeout=REQUEST_TIMEOUT * 2) for future in futures]
+
+
+def server_environment(**env) -> dict:
+    """The environment of a server process of the tests: the test database and Redis, overridable."""
+    return {
+        **os.environ,
+        "ELBIA_TESTING": "1",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "elbia.settings",
+        "PYTHONPATH": str(BASE_DIR),
+        **env,
+    }
+
+
+@contextmanager
+def celery(kind: str, log_path: Path, *options: str, **env):
+    """Start ``celery -A elbia worker`` (prefork, 2 processes) or ``beat``; yield the process; always stop it.
+
+    The process leads its own process group: ``os.killpg(process.pid, SIGKILL)`` kills a worker and its
+    pool at once, as a machine that dies would.
+    """
+    command = [sys.executable, "-m", "celery", "-A", "elbia", kind, "--loglevel", "INFO", *options]
+    if kind == "worker":
+        command += ["--concurrency", "2", "--queues", "elbia", "--without-gossip", "--without-mingle"]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=BASE_DIR,
+            env=server_environment(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def wait_for(condition, timeout: float, interval: float = 0.2, message: str = ""):
+    """Poll ``condition()`` until it returns something true (returned) or ``timeout`` seconds pass (fail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message or f"not reached within {timeout} s")
+
+
+def served_by(log_path: Path) -> set[str]:
+    """The pids of the gunicorn workers that answered requests (started with ``ACCESS_LOG_WITH_PID``)."""
+    return set(re.findall(r"^pid=<?(\d+)>? ", log_path.read_text(errors="replace"), re.MULTILINE))
 
 
 def free_port() -> int:

@@ -88,7 +88,7 @@ def raw_head(port: int, path: str) -> bytes:
 def test_gunicorn_sends_and_drops_no_body_on_head(embedded, tmp_path):
     token = json.loads(embedded.manage("issue_token", "demo", "--scopes", "resources:read", "--json"))["access_token"]
     log = tmp_path / "gunicorn.log"
-    with gunicorn(log, cwd=embedded.path, env=embedded.env, workers=1) as port:
+    with gunicorn(log, "--workers", "1", cwd=embedded.path, environment=embedded.env) as (port, _):
         answers = {path: raw_head(port, path) for path in HEAD_PATHS}
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(

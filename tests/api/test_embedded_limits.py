@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.servers import call, fire, gunicorn, served_by
+from tests.servers import ACCESS_LOG_WITH_PID, call, fire, gunicorn, served_by
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ def limited_token(embedded) -> str:
 
 def test_two_workers_share_one_budget_per_token(embedded, limited_token, tmp_path):
     log = tmp_path / "gunicorn.log"
-    with gunicorn(log, cwd=embedded.path, env=embedded.env, workers=2) as port:
+    with gunicorn(log, *ACCESS_LOG_WITH_PID, cwd=embedded.path, environment=embedded.env) as (port, _):
         answers = [call(port, "GET", "/v1/regions", limited_token) for _ in range(6)]
         # A second burst, all at once, from a token of its own: still exactly its budget.
         other = json.loads(

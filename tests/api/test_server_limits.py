@@ -1,42 +1,15 @@
 """Against the real server: gunicorn with 2 worker processes sharing budgets through Redis, on the test database."""
 
-import os
+import json
 import time
-from contextlib import contextmanager
-from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from resources.models import Resource
-from tests import servers
-from tests.servers import call, fire
+from tests.servers import call, fire, gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def database_url() -> str:
-    """The test database (test_<name>, alive only during the session), as DATABASE_URL for the server."""
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@contextmanager
-def gunicorn(log_path: Path, **env):
-    """gunicorn (2 workers) on the test database and Redis; yield (port, log path)."""
-    environment = {
-        **os.environ,
-        "ELBIA_TESTING": "1",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "elbia.settings",
-        "PYTHONPATH": str(servers.BASE_DIR),
-        **env,
-    }
-    with servers.gunicorn(log_path, env=environment) as port:
-        yield port, log_path
 
 
 def test_concurrent_requests_never_exceed_a_token_budget(tmp_path, issue_token, user):
@@ -87,3 +60,54 @@ def test_concurrent_identical_posts_create_one_object_across_processes(tmp_path,
     assert all(answer["error"]["code"] == "idempotency_conflict" for status, _, answer in results if status == 409)
     assert replay[0] == 201 and replay[1]["idempotent-replayed"] == "true" and replay[2] == originals[0]
     assert Resource.objects.count() == 1
+
+
+def cjk_filter(size: int) -> str:
+    """A ``filter`` of ``size`` bytes or a little less, mostly three-byte characters (names in CJK)."""
+    names, document = [], ""
+    while True:
+        candidate = json.dumps({"name": {"$in": [*names, "東京データセンター"]}}, ensure_ascii=False)
+        if len(candidate.encode()) > size:
+            return document
+        names.append("東京データセンター")
+        document = candidate
+
+
+def test_a_filter_at_its_documented_limit_fits_the_request_line(tmp_path, issue_token, user):
+    token = issue_token(user, scopes=["resources:read"]).access_token
+    document = cjk_filter(2048)
+    assert 2000 < len(document.encode()) <= 2048
+    path = "/v1/resources?" + urlencode({"filter": document, "limit": "200", "ordering": "-created_at"})
+    assert len(path) > 6000  # URL-encoded: three times the bytes
+    with gunicorn(tmp_path / "gunicorn.log") as (port, _):
+        status, _, body = call(port, "GET", path, token)
+        too_long = call(port, "GET", "/v1/resources?filter=" + "x" * 8200, token)
+    assert (status, body) == (200, [])
+    status, headers, body = too_long
+    assert status == 414
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert body["error"]["code"] == "uri_too_long"
+    assert body["error"]["request_id"] == headers["x-request-id"]
+
+
+@pytest.mark.parametrize("path", ["/v1/regions", "/oauth/token/"])
+def test_a_disallowed_host_is_json_from_the_real_server(tmp_path, path):
+    with gunicorn(tmp_path / "gunicorn.log") as (port, _):
+        status, headers, body = call(port, "POST", path, headers={"Host": "evil.example"})
+    assert status == 400
+    assert headers["content-type"].startswith("application/json")
+    assert body["error"]["code"] == "invalid_request"
+
+
+def test_a_request_past_the_worker_timeout_is_a_json_503(tmp_path, issue_token, user):
+    token = issue_token(user, scopes=["resources:read", "resources:write"]).access_token
+    settings_module = {"DJANGO_SETTINGS_MODULE": "tests.api.server_settings"}
+    with gunicorn(tmp_path / "gunicorn.log", "--timeout", "2", **settings_module) as (port, log_path):
+        status, headers, body = call(port, "POST", "/v1/probe/resources", token, {"name": "slow", "hold": 5})
+        assert call(port, "GET", "/healthz")[0] == 200  # a new worker took its place
+        log = log_path.read_text(errors="replace")
+    assert "WORKER TIMEOUT" in log
+    assert status == 503
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert body["error"]["code"] == "unavailable"
+    assert int(headers["retry-after"]) >= 1
