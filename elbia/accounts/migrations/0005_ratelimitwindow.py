@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_idempotencyrecord'),
+        ('accounts', '0004_token_end_and_sign_in_addresses'),
     ]
 
     operations = [
