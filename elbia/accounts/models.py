@@ -61,6 +61,7 @@ class TokenEnd(models.TextChoices):
     OAUTH_REVOKE = "oauth_revoke", "revoked through /oauth/revoke_token/"
     USER_DEACTIVATED = "user_deactivated", "its user was deactivated"
     EXPIRED = "expired", "expired"
+    REPLACED = "replaced", "replaced by a newer token of its name"
 
 
 class ApiToken(models.Model):

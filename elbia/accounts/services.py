@@ -195,7 +195,7 @@ def token_replace(*, user: User, scopes: list[str], name: str) -> IssuedToken:
     """Issue ``user`` a token named ``name`` and revoke their earlier active ones of that name (one at a time)."""
     earlier = ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).select_for_update()
     for api_token in earlier:
-        token_revoke(api_token=api_token)
+        token_revoke(api_token=api_token, reason=TokenEnd.REPLACED)
     return token_issue(user=user, scopes=scopes, name=name)
 
 

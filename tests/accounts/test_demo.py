@@ -31,6 +31,7 @@ def test_each_run_keeps_one_active_demo_token(capsys):
     demo_tokens = ApiToken.objects.filter(name="Demo token")
     assert demo_tokens.count() == 3
     assert [token.status for token in demo_tokens] == ["active", "revoked", "revoked"]  # newest first
+    assert [token.revoked_reason for token in demo_tokens] == ["", "replaced", "replaced"]
 
 
 def test_other_tokens_of_the_demo_user_are_left_alone(capsys, issue_token):
