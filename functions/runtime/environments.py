@@ -179,6 +179,19 @@ def host_isolation() -> dict:
     return json.loads(done.stdout)
 
 
+def check_runtime_dir() -> None:
+    """``RuntimeUnavailable`` if ``ELBIA_RUNTIME_DIR`` lies where the sandbox mounts a private tmpfs (/tmp...)."""
+    from functions.runtime.launcher import PRIVATE_DIRS
+
+    directory = Path(settings.ELBIA_RUNTIME_DIR).resolve()
+    hidden = next((private for private in PRIVATE_DIRS if directory.is_relative_to(private)), None)
+    if hidden and host_isolation()["namespaces"]:
+        raise RuntimeUnavailable(
+            f"ELBIA_RUNTIME_DIR={directory} is under {hidden}, which every sandbox replaces with a private "
+            "tmpfs: choose a directory elsewhere (the default is var/runtime)."
+        )
+
+
 def _make_read_only(directory: Path) -> None:
     """Everyone may read (and traverse, and run what was executable), nobody may write, the owner included."""
     for folder, _, files in os.walk(directory, topdown=False):
@@ -220,17 +233,17 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def kill_user_processes(uid: int) -> None:
-    """SIGKILL every process of ``uid`` (a sandbox's own user), until none is left: children that left the group too."""
+    """SIGKILL every process of ``uid`` (a sandbox's own user), until none is left: children that left the group too.
+
+    ``/proc/<pid>`` belongs to the process's user, so one ``stat`` per process finds them; zombies (dead,
+    waiting for their parent) are skipped.
+    """
     for _ in range(100):
         found = False
         for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
             with contextlib.suppress(OSError):
-                status = Path(entry.path, "status").read_text()
-                real_uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-                zombie = "State:\tZ" in status
-                if real_uid == uid and not zombie:
+                mine = entry.name.isdigit() and entry.stat().st_uid == uid
+                if mine and "State:\tZ" not in Path(entry.path, "status").read_text():
                     os.kill(int(entry.name), signal.SIGKILL)
                     found = True
         if not found:
@@ -264,6 +277,7 @@ class Environment:
         # RLIMIT_CPU covers the process's whole life: it is retired before it could hit it mid-invocation.
         self.cpu_budget = max(60, 10 * (spec.timeout_s + 1))
         self.process: subprocess.Popen | None = None
+        self._kill_lock = threading.Lock()
 
     # --- start -----------------------------------------------------------------------------------------
 
@@ -314,6 +328,25 @@ class Environment:
         """Start the process and load the handler: (an init error document or ``None``, init ms, log tail)."""
         code_dir = code_directory(self.spec)
         started = time.perf_counter()
+        self.spawn(self._argv(code_dir), self._environment(code_dir))
+        exchange = self._exchange(b"", time.monotonic() + INIT_TIMEOUT_S)
+        init_ms = (time.perf_counter() - started) * 1000
+        tail = _tail(exchange.logs)
+        answer = exchange.answer
+        if answer is not None and answer.get("ready"):
+            self.healthy = True
+            return None, init_ms, tail
+        if exchange.timed_out:
+            error = _error("Runtime.InitTimeout", f"The handler did not load within {INIT_TIMEOUT_S} seconds.")
+        elif answer is not None:
+            error = answer["error"]
+        else:
+            error = self._exit_error(exchange.logs)
+        self.kill()
+        return error, init_ms, tail
+
+    def spawn(self, argv: list[str], environment: dict[str, str]) -> None:
+        """Start ``argv`` in the sandbox (through ``launcher.py``) with the control pipes as fds 3 and 4."""
         self.root.mkdir(parents=True, mode=0o711)
         os.chmod(self.root, 0o711)
         init_dir = self._workdir("init")
@@ -328,8 +361,8 @@ class Environment:
             "cwd": str(init_dir),
             "events_fd": events_r,
             "results_fd": results_w,
-            "env": self._environment(code_dir),
-            "argv": self._argv(code_dir),
+            "env": environment,
+            "argv": argv,
         }
         try:
             self.process = subprocess.Popen(
@@ -350,21 +383,6 @@ class Environment:
         for fd in (self.events_w, self.results_r, self.logs_r):
             os.set_blocking(fd, False)
         self.pidfd = os.pidfd_open(self.process.pid)
-        exchange = self._exchange(b"", time.monotonic() + INIT_TIMEOUT_S)
-        init_ms = (time.perf_counter() - started) * 1000
-        tail = _tail(exchange.logs)
-        answer = exchange.answer
-        if answer is not None and answer.get("ready"):
-            self.healthy = True
-            return None, init_ms, tail
-        if exchange.timed_out:
-            error = _error("Runtime.InitTimeout", f"The handler did not load within {INIT_TIMEOUT_S} seconds.")
-        elif answer is not None:
-            error = answer["error"]
-        else:
-            error = self._exit_error(exchange.logs)
-        self.kill()
-        return error, init_ms, tail
 
     def _workdir(self, name: str) -> Path:
         directory = self.root / name
@@ -477,22 +495,24 @@ class Environment:
     # --- end -------------------------------------------------------------------------------------------
 
     def kill(self) -> None:
-        """Kill the process, its whole group and (with a user of its own) every process of that user; clean up."""
-        self.healthy = False
-        if self.process is None:
+        """Kill the process, its whole group and (with a user of its own) every process of that user; clean up.
+
+        Safe to call twice, from two threads (the reaper and an invocation): the second call finds nothing to do.
+        """
+        with self._kill_lock:
+            self.healthy = False
+            process, self.process = self.process, None
+            if process is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                if self.uid is not None:
+                    kill_user_processes(self.uid)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+                for fd in (self.events_w, self.results_r, self.logs_r, self.pidfd):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             shutil.rmtree(self.root, ignore_errors=True)
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        if self.uid is not None:
-            kill_user_processes(self.uid)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
-        for fd in (self.events_w, self.results_r, self.logs_r, self.pidfd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.process = None
 
 
 def _read_into(fd: int, buffer: bytearray, *, keep: int | None) -> bool:
@@ -529,7 +549,8 @@ class Pool:
         self._lock = threading.Lock()
         self._idle: dict[str, list[Environment]] = {}
         self._free_slots = list(range(self.max_environments))
-        self._busy = 0
+        self._live: set[Environment] = set()
+        check_runtime_dir()
 
     def invoke(self, spec: FunctionSpec, event: bytes, request_id: str) -> Outcome:
         """Run one invocation in a warm environment of ``spec`` if one is idle, else in a new one (cold)."""
@@ -568,7 +589,6 @@ class Pool:
         with self._lock:
             idle = self._idle.get(key)
             if idle:
-                self._busy += 1
                 return idle.pop()
             if not self._free_slots:
                 victim = self._oldest_idle()
@@ -577,9 +597,11 @@ class Pool:
                         f"All {self.max_environments} execution environments are busy; try again shortly."
                     )
                 victim.kill()
+                self._live.discard(victim)
                 self._free_slots.append(victim.slot)
-            self._busy += 1
-            return Environment(spec, slot=self._free_slots.pop(0))
+            environment = Environment(spec, slot=self._free_slots.pop(0))
+            self._live.add(environment)
+            return environment
 
     def _oldest_idle(self) -> Environment | None:
         """Remove and return the environment idle the longest (lock held)."""
@@ -596,10 +618,10 @@ class Pool:
         if not environment.healthy:
             environment.kill()  # outside the lock: killing sweeps /proc
         with self._lock:
-            self._busy -= 1
             if environment.healthy:
                 self._idle.setdefault(spec_key(environment.spec), []).append(environment)
-            else:
+            elif environment in self._live:
+                self._live.discard(environment)
                 self._free_slots.append(environment.slot)
 
     def reap(self) -> int:
@@ -612,20 +634,23 @@ class Pool:
                 if not self._idle[key]:
                     del self._idle[key]
         for environment in stale:
-            environment.kill()
-            with self._lock:
-                self._free_slots.append(environment.slot)
+            self._retire(environment)
         return len(stale)
 
-    def close(self) -> None:
-        """Kill every idle environment (busy ones end with their invocation)."""
+    def _retire(self, environment: Environment) -> None:
+        environment.kill()
         with self._lock:
-            idle = [env for envs in self._idle.values() for env in envs]
-            self._idle.clear()
-        for environment in idle:
-            environment.kill()
-            with self._lock:
+            if environment in self._live:
+                self._live.discard(environment)
                 self._free_slots.append(environment.slot)
+
+    def close(self) -> None:
+        """Kill every environment, idle or busy (a busy one's invocation ends as an exit error)."""
+        with self._lock:
+            self._idle.clear()
+            live = list(self._live)
+        for environment in live:
+            self._retire(environment)
 
     def idle_count(self) -> int:
         with self._lock:

@@ -11,7 +11,6 @@ error and exits 127: the runner reports that as the start error.
 """
 
 import ctypes
-import ctypes.util
 import json
 import os
 import resource
@@ -23,7 +22,7 @@ CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # the world-writable places, each a private tmpfs
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)  # the interpreter's own libc (find_library would run ldconfig)
 
 
 def _check(result: int, what: str) -> None:

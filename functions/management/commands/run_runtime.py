@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from functions.runtime.environments import host_isolation
+from functions.runtime.environments import RuntimeUnavailable, check_runtime_dir, host_isolation
 from functions.runtime.runner import HOST, RunnerServer
 
 
@@ -30,6 +30,10 @@ class Command(BaseCommand):
         runtime_dir = Path(settings.ELBIA_RUNTIME_DIR)
         runtime_dir.mkdir(parents=True, exist_ok=True)
         isolation = host_isolation()
+        try:
+            check_runtime_dir()
+        except RuntimeUnavailable as error:
+            raise CommandError(str(error)) from None
         if isolation["root"]:
             os.chmod(runtime_dir, 0o755)
             blocked = _unreachable_by_others(runtime_dir)
