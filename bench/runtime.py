@@ -9,12 +9,14 @@ For Python 3.11 and Node.js 20, an empty handler (``return None``):
   the launcher into the same sandbox with the same limits, until it exits; and started plainly
   (``subprocess.run``), without the sandbox.
 
-Prints p50/p99 (ms) of each with the load average before each series. Needs no database: the code goes to
-the code storage (``var/media/code`` by default) and the runner is started on a free port.
+Prints p50/p99 (ms) of each with the load average before each series, and writes them to bench/RUNTIME.md.
+Needs no database: the code goes to the code storage (``var/media/code`` by default) and the runner is
+started on a free port.
 """
 
 import argparse
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -59,11 +61,38 @@ def timed(action) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+ROWS: list[str] = []
+
+
 def series(label: str, runs: int, action) -> list[float]:
-    print(f"  {label:<46} load {load():<15}", end="", flush=True)
-    samples = [timed(action) for _ in range(runs)]
+    before = load()
+    print(f"  {label:<46} load {before:<15}", end="", flush=True)
+    samples = sorted(timed(action) for _ in range(runs))
     print(percentiles(samples), flush=True)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    ROWS.append(f"| {RUNTIME} | {label} | {statistics.median(samples):.2f} | {p99:.2f} | {len(samples)} | {before} |")
     return samples
+
+
+RUNTIME = ""
+
+
+def write_results(isolation: dict, runs: int) -> None:
+    lines = [
+        "# Local runtime latency",
+        "",
+        f"Taken {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `.venv/bin/python bench/runtime.py "
+        f"--runs {runs}` (design in docs/functions-runtime.md), an empty handler, {os.cpu_count()} CPUs, "
+        f"{platform.system()} {platform.release()}; sandbox: root {isolation['root']}, namespaces "
+        f"{isolation['namespaces']}. Milliseconds, measured by the caller; load = load averages (1, 5, 15 min) "
+        "before each series.",
+        "",
+        "| runtime | series | p50 ms | p99 ms | runs | load |",
+        "|---|---|---:|---:|---:|---|",
+        *ROWS,
+        "",
+    ]
+    Path(__file__).with_name("RUNTIME.md").write_text("\n".join(lines))
 
 
 def spec_for(runtime: str) -> FunctionSpec:
@@ -91,7 +120,9 @@ def main() -> None:
     print(f"sandbox: {isolation} on {os.cpu_count()} CPUs")
     runner, port = start_runner()
     try:
+        global RUNTIME
         for runtime in EMPTY:
+            RUNTIME = runtime
             spec = spec_for(runtime)
             function = SimpleNamespace(**vars(spec) | {"environment": {}})
             print(runtime)
@@ -126,6 +157,7 @@ def main() -> None:
     finally:
         runner.terminate()
         runner.wait(timeout=30)
+    write_results(isolation, runs)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ async function load() {
     module = await import(pathToFileURL(file).href);
   } catch (error) {
     if (error instanceof SyntaxError) throw new LoadError("Runtime.UserCodeSyntaxError", `${error.name}: ${error.message}`);
+    if (error && (error.code === "ERR_MODULE_NOT_FOUND" || error.code === "MODULE_NOT_FOUND")) {
+      throw new LoadError("Runtime.ImportModuleError", `Error: ${error.message}`);
+    }
     throw error;
   }
   const fn = module[functionName] ?? module.default?.[functionName];

@@ -294,6 +294,22 @@ def test_writes_stay_in_the_working_directory(pool, runtime):
 
 
 @BOTH
+def test_a_file_past_64_mb_is_refused(pool, runtime):
+    source = {
+        PYTHON: "def handler(event, context):\n    open('big', 'wb').write(b'x' * (65 * 1024 * 1024))\n",
+        NODE: "import fs from 'node:fs';\n"
+        "export const handler = async () => fs.writeFileSync('big', Buffer.alloc(65 * 1024 * 1024));\n",
+    }[runtime]
+    outcome = invoke(pool, spec_of(runtime, source, memory_mb=256))
+    assert not outcome.ok
+    # Both runtimes ignore SIGXFSZ: the write fails and the handler sees it.
+    expected = (
+        ("OSError", "[Errno 27] File too large") if runtime == PYTHON else ("Error", "EFBIG: file too large, write")
+    )
+    assert (outcome.error["errorType"], outcome.error["errorMessage"]) == expected
+
+
+@BOTH
 def test_the_network_is_cut_off_where_the_host_allows(pool, runtime):
     with socket.create_server(("127.0.0.1", 0)) as listener:
         outcome = invoke(pool, spec_of(runtime, SOURCES["connect"][runtime]), {"port": listener.getsockname()[1]})
@@ -312,14 +328,15 @@ def test_the_network_is_cut_off_where_the_host_allows(pool, runtime):
         ({PYTHON: "def other(event, context):\n    pass\n", NODE: "export const other = async () => 1;\n"},
          "Runtime.HandlerNotFound"),
         ({PYTHON: "import not_a_module_anywhere\n", NODE: "import 'not-a-module-anywhere';\n"},
-         None),
+         "Runtime.ImportModuleError"),
+        ({PYTHON: "raise RuntimeError('no config')\n", NODE: "throw new Error('no config');\n"},
+         "Runtime.InitError"),
     ],
 )  # fmt: skip
 def test_code_that_cannot_load(pool, runtime, source, error_type):
     outcome = invoke(pool, spec_of(runtime, source[runtime]))
     assert not outcome.ok and outcome.cold
-    expected = error_type or ("Runtime.ImportModuleError" if runtime == PYTHON else "Runtime.InitError")
-    assert outcome.error["errorType"] == expected
+    assert outcome.error["errorType"] == error_type
 
 
 def test_the_starters_answer_hello(pool):
