@@ -653,5 +653,11 @@ class Pool:
             self._retire(environment)
 
     def idle_count(self) -> int:
+        """Environments waiting for an invocation."""
         with self._lock:
             return sum(len(envs) for envs in self._idle.values())
+
+    def live_count(self) -> int:
+        """Environments that exist, idle or busy."""
+        with self._lock:
+            return len(self._live)

@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from functions.code import code_store
-from functions.runtime.environments import FunctionSpec, Pool, RuntimeNotLocal, host_isolation
+from functions.runtime.environments import FunctionSpec, Pool, RuntimeBusy, RuntimeNotLocal, host_isolation
 from functions.runtime.runner import runner_secret, runtime_invoke
 from functions.starters import starter_archive
 from tests.functions.code_archives import zip_of
@@ -355,6 +356,25 @@ def test_idle_environments_are_reaped():
         time.sleep(0.3)
         assert pool.reap() == 1 and gone(pid) and pool.idle_count() == 0
         assert invoke(pool, spec).cold
+    finally:
+        pool.close()
+
+
+def test_concurrent_invocations_get_environments_of_their_own_up_to_the_limit():
+    pool = Pool(max_environments=2, idle_seconds=60)
+    source = "import os, time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return os.getpid()\n"
+    spec = spec_of(PYTHON, source, timeout_s=30)
+    try:
+        with ThreadPoolExecutor(2) as threads:
+            running = [threads.submit(invoke, pool, spec, {"s": 2}) for _ in range(2)]
+            while pool.live_count() < 2:
+                time.sleep(0.01)
+            with pytest.raises(RuntimeBusy, match="All 2 execution environments are busy"):
+                invoke(pool, spec, {"s": 0})
+            outcomes = [future.result() for future in running]
+        assert all(outcome.ok and outcome.cold for outcome in outcomes)
+        assert outcomes[0].result != outcomes[1].result  # two processes
+        assert pool.idle_count() == 2 and not invoke(pool, spec, {"s": 0}).cold
     finally:
         pool.close()
 
