@@ -146,7 +146,7 @@ def main() -> None:
             bare = [interpreter(runtime), *BARE[runtime]]
 
             def floor(spec=spec, bare=bare):
-                environment = Environment(spec, slot=1)
+                environment = Environment(spec)
                 environment.spawn(bare, {"PATH": "/usr/bin:/bin"})
                 environment.process.wait()
                 environment.kill()

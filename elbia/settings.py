@@ -101,9 +101,9 @@ ELBIA_CODE_BUCKET = env.str("ELBIA_CODE_BUCKET", default="")
 ELBIA_AWS_ENDPOINT_URL = env.str("ELBIA_AWS_ENDPOINT_URL", default="") or None
 # The local runtime (functions.runtime): the runner process listens on 127.0.0.1:ELBIA_RUNNER_PORT; its
 # execution environments live under ELBIA_RUNTIME_DIR, at most ELBIA_RUNTIME_MAX_ENVIRONMENTS at once, an idle
-# one is reaped after ELBIA_RUNTIME_IDLE_SECONDS. As root each environment runs as its own user,
-# ELBIA_RUNTIME_UID_BASE + its slot. ELBIA_RUNTIME_PYTHON / ELBIA_RUNTIME_NODE name the interpreters (found
-# on the host otherwise). See docs/functions-runtime.md.
+# one is reaped after ELBIA_RUNTIME_IDLE_SECONDS. As root each environment runs as a user of its own, the
+# first free one from ELBIA_RUNTIME_UID_BASE up (claimed host-wide). ELBIA_RUNTIME_PYTHON / ELBIA_RUNTIME_NODE
+# name the interpreters (found on the host otherwise). See docs/functions-runtime.md.
 ELBIA_RUNNER_PORT = _read("ELBIA_RUNNER_PORT", parse_count, 8471)
 ELBIA_RUNTIME_DIR = Path(env.str("ELBIA_RUNTIME_DIR", default=str(VAR_DIR / "runtime")))
 ELBIA_RUNTIME_MAX_ENVIRONMENTS = _read("ELBIA_RUNTIME_MAX_ENVIRONMENTS", parse_count, 32)

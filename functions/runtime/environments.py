@@ -9,6 +9,7 @@ what is not without root or namespaces, is in docs/functions-runtime.md.
 """
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -232,8 +233,8 @@ def _cpu_seconds(pid: int) -> float:
     return 0.0
 
 
-def kill_user_processes(uid: int) -> None:
-    """SIGKILL every process of ``uid`` (a sandbox's own user), until none is left: children that left the group too.
+def kill_user_processes(uids: range) -> None:
+    """SIGKILL every process of the users ``uids`` (sandboxes' own), until none is left: those that left the group too.
 
     ``/proc/<pid>`` belongs to the process's user, so one ``stat`` per process finds them; zombies (dead,
     waiting for their parent) are skipped.
@@ -242,13 +243,47 @@ def kill_user_processes(uid: int) -> None:
         found = False
         for entry in os.scandir("/proc"):
             with contextlib.suppress(OSError):
-                mine = entry.name.isdigit() and entry.stat().st_uid == uid
-                if mine and "State:\tZ" not in Path(entry.path, "status").read_text():
+                theirs = entry.name.isdigit() and entry.stat().st_uid in uids
+                if theirs and "State:\tZ" not in Path(entry.path, "status").read_text():
                     os.kill(int(entry.name), signal.SIGKILL)
                     found = True
         if not found:
             return
         time.sleep(0.001)
+
+
+UID_SPAN = 65536  # sandbox users are claimed from ELBIA_RUNTIME_UID_BASE up to this many above it
+
+
+def _uid_lock_dir() -> Path:
+    """Where uid claims are held: one folder for the whole host (``/run``), so two runners never share a user."""
+    shared = Path("/run/elbia-runtime")
+    with contextlib.suppress(OSError):
+        shared.mkdir(mode=0o700, exist_ok=True)
+        return shared
+    fallback = Path(settings.ELBIA_RUNTIME_DIR) / "uids"
+    fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return fallback
+
+
+def claim_uid() -> tuple[int, int]:
+    """A sandbox user no other environment on this host holds, and the locked file descriptor holding it.
+
+    The claim is an exclusive ``flock`` on ``<uid>.lock``, released when the descriptor closes (or its
+    process dies). Processes a dead runner left under that user are killed first.
+    """
+    directory = _uid_lock_dir()
+    base = settings.ELBIA_RUNTIME_UID_BASE
+    for uid in range(base, base + UID_SPAN):
+        fd = os.open(directory / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        kill_user_processes(range(uid, uid + 1))
+        return uid, fd
+    raise RuntimeBusy(f"All {UID_SPAN} sandbox users from ELBIA_RUNTIME_UID_BASE={base} are taken.")
 
 
 @dataclass
@@ -265,15 +300,16 @@ class _Exchange:
 class Environment:
     """One sandboxed runtime process serving one ``FunctionSpec``, one invocation at a time."""
 
-    def __init__(self, spec: FunctionSpec, *, slot: int):
+    def __init__(self, spec: FunctionSpec):
         self.spec = spec
-        self.slot = slot
         self.invocations = 0
         self.last_used = time.monotonic()
         self.healthy = False
-        isolation = host_isolation()
-        self.uid = settings.ELBIA_RUNTIME_UID_BASE + slot if isolation["root"] else None
-        self.root = Path(settings.ELBIA_RUNTIME_DIR) / "work" / f"{slot}-{uuid.uuid4().hex[:12]}"
+        # As root, a user of its own, claimed host-wide; its working folder is named after it.
+        self.uid, self._uid_claim = claim_uid() if host_isolation()["root"] else (None, None)
+        name = f"uid-{self.uid}" if self.uid is not None else uuid.uuid4().hex
+        self.root = Path(settings.ELBIA_RUNTIME_DIR) / "work" / name
+        shutil.rmtree(self.root, ignore_errors=True)  # what a dead runner left under this user
         # RLIMIT_CPU covers the process's whole life: it is retired before it could hit it mid-invocation.
         self.cpu_budget = max(60, 10 * (spec.timeout_s + 1))
         self.process: subprocess.Popen | None = None
@@ -506,13 +542,16 @@ class Environment:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGKILL)
                 if self.uid is not None:
-                    kill_user_processes(self.uid)
+                    kill_user_processes(range(self.uid, self.uid + 1))
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=5)
                 for fd in (self.events_w, self.results_r, self.logs_r, self.pidfd):
                     with contextlib.suppress(OSError):
                         os.close(fd)
             shutil.rmtree(self.root, ignore_errors=True)
+            if self._uid_claim is not None:
+                os.close(self._uid_claim)
+                self._uid_claim = None
 
 
 def _read_into(fd: int, buffer: bytearray, *, keep: int | None) -> bool:
@@ -548,7 +587,6 @@ class Pool:
         self.idle_seconds = settings.ELBIA_RUNTIME_IDLE_SECONDS if idle_seconds is None else idle_seconds
         self._lock = threading.Lock()
         self._idle: dict[str, list[Environment]] = {}
-        self._free_slots = list(range(self.max_environments))
         self._live: set[Environment] = set()
         check_runtime_dir()
 
@@ -590,7 +628,7 @@ class Pool:
             idle = self._idle.get(key)
             if idle:
                 return idle.pop()
-            if not self._free_slots:
+            if len(self._live) >= self.max_environments:
                 victim = self._oldest_idle()
                 if victim is None:
                     raise RuntimeBusy(
@@ -598,8 +636,7 @@ class Pool:
                     )
                 victim.kill()
                 self._live.discard(victim)
-                self._free_slots.append(victim.slot)
-            environment = Environment(spec, slot=self._free_slots.pop(0))
+            environment = Environment(spec)
             self._live.add(environment)
             return environment
 
@@ -620,9 +657,8 @@ class Pool:
         with self._lock:
             if environment.healthy:
                 self._idle.setdefault(spec_key(environment.spec), []).append(environment)
-            elif environment in self._live:
+            else:
                 self._live.discard(environment)
-                self._free_slots.append(environment.slot)
 
     def reap(self) -> int:
         """Kill the environments idle longer than ``idle_seconds``; how many."""
@@ -640,9 +676,7 @@ class Pool:
     def _retire(self, environment: Environment) -> None:
         environment.kill()
         with self._lock:
-            if environment in self._live:
-                self._live.discard(environment)
-                self._free_slots.append(environment.slot)
+            self._live.discard(environment)
 
     def close(self) -> None:
         """Kill every environment, idle or busy (a busy one's invocation ends as an exit error)."""

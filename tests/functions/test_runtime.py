@@ -68,12 +68,13 @@ SOURCES = {
             "def handler(event, context):\n"
             "    return {'event': event, 'name': context.function_name, 'memory': context.memory_limit_in_mb,\n"
             "            'request_id': context.aws_request_id, 'remaining': context.get_remaining_time_in_millis(),\n"
-            "            'pid': os.getpid(), 'cwd': os.getcwd()}\n"
+            "            'pid': os.getpid(), 'cwd': os.getcwd(), 'uid': os.getuid()}\n"
         ),
         NODE: (
             "export const handler = async (event, context) => ({ event, name: context.functionName,\n"
             "  memory: Number(context.memoryLimitInMB), request_id: context.awsRequestId,\n"
-            "  remaining: context.getRemainingTimeInMillis(), pid: process.pid, cwd: process.cwd() });\n"
+            "  remaining: context.getRemainingTimeInMillis(), pid: process.pid, cwd: process.cwd(),\n"
+            "  uid: process.getuid() });\n"
         ),
     },
     "raise": {
@@ -377,6 +378,22 @@ def test_concurrent_invocations_get_environments_of_their_own_up_to_the_limit():
         assert pool.idle_count() == 2 and not invoke(pool, spec, {"s": 0}).cold
     finally:
         pool.close()
+
+
+@pytest.mark.skipif(not ISOLATION["root"], reason="environments have users of their own only as root")
+def test_two_pools_never_share_a_user():
+    """Two runners on one host (two pools here): each environment's user is its own, so ending one spares the other."""
+    first, second = Pool(max_environments=1), Pool(max_environments=1)
+    try:
+        spec = spec_of(PYTHON, SOURCES["echo"][PYTHON])
+        mine, theirs = invoke(first, spec).result, invoke(second, spec).result
+        assert mine["uid"] != theirs["uid"] and mine["uid"] >= settings.ELBIA_RUNTIME_UID_BASE
+        first.close()
+        assert gone(mine["pid"]) and not gone(theirs["pid"])
+        assert invoke(second, spec).result["pid"] == theirs["pid"]
+    finally:
+        first.close()
+        second.close()
 
 
 def test_other_runtimes_run_only_on_aws(pool):
