@@ -62,6 +62,14 @@ def parse_fernet_keys(text: str) -> list[str]:
     return keys
 
 
+def parse_url(text: str, *, schemes: tuple[str, ...]) -> str:
+    """A URL whose scheme is one of ``schemes`` (``redis://...``); ``ValueError`` names the ones allowed."""
+    scheme, separator, _ = text.partition("://")
+    if not separator or scheme not in schemes:
+        raise ValueError(f"expected a URL starting with {' or '.join(f'{name}://' for name in schemes)}")
+    return text
+
+
 def code_storage(*, bucket: str, directory, endpoint_url: str | None = None) -> dict:
     """The ``STORAGES["code"]`` entry: an S3 bucket (django-storages) when ``bucket`` is set, else ``directory``.
 
