@@ -30,6 +30,7 @@ from typing import Any
 
 from django.conf import settings
 
+from elbia.errors import Conflict, Unavailable
 from functions.code import check_archive, code_read, extract_archive
 from functions.runtimes import RUNTIMES
 
@@ -55,16 +56,16 @@ class LocalRuntimeError(Exception):
     """An invocation the local runtime cannot run; ``str()`` says why, for the caller to show."""
 
 
-class RuntimeNotLocal(LocalRuntimeError):
-    """The function's runtime runs only on the AWS provider."""
+class RuntimeNotLocal(LocalRuntimeError, Conflict):
+    """The function's runtime runs only on the AWS provider (a domain ``Conflict``: the API's 409)."""
 
 
-class RuntimeUnavailable(LocalRuntimeError):
-    """The runner, an interpreter or the function's code cannot be reached."""
+class RuntimeUnavailable(LocalRuntimeError, Unavailable):
+    """The runner, an interpreter or the function's code cannot be reached (a domain ``Unavailable``: 503)."""
 
 
-class RuntimeBusy(LocalRuntimeError):
-    """Every execution environment is busy."""
+class RuntimeBusy(LocalRuntimeError, Unavailable):
+    """Every execution environment is busy (a domain ``Unavailable``: 503, retry later)."""
 
 
 def ensure_local(runtime: str) -> None:

@@ -398,6 +398,11 @@ class TestServices:
         assert (function.code_sha256, function.code_size) == (hashlib.sha256(starter).hexdigest(), len(starter))
         assert code_read(function.code_sha256) == starter
 
+    def test_a_runtime_named_by_its_identifier_gets_its_starter(self, account, code_dir):
+        function = services.function_create(account=account, name="by-id", runtime="python3.11", handler="app.handler")
+        assert function.runtime == "Python 3.11"
+        assert code_read(function.code_sha256) == starter_archive("Python 3.11", "app.handler")
+
     def test_created_with_code(self, account, code_dir):
         function = services.function_create(account=account, **NEW, code=PYTHON_CODE)
         assert function.code_sha256 == hashlib.sha256(PYTHON_CODE).hexdigest()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from elbia.errors import Conflict, Unavailable
 from functions.code import code_store
 from functions.runtime.environments import FunctionSpec, Pool, RuntimeBusy, RuntimeNotLocal, host_isolation
 from functions.runtime.runner import runner_secret, runtime_invoke
@@ -400,8 +401,9 @@ def test_other_runtimes_run_only_on_aws(pool):
     spec = FunctionSpec("FUNC_1", "java", "Java 21", "a.B::c", 128, 3, "us-east-1", "0" * 64)
     with pytest.raises(
         RuntimeNotLocal, match=r"^Java 21 functions run only on the AWS provider \(ELBIA_PROVIDER=aws\)"
-    ):
+    ) as caught:
         invoke(pool, spec)
+    assert isinstance(caught.value, Conflict)  # the API answers 409
 
 
 @pytest.fixture
@@ -450,5 +452,5 @@ def test_an_unreachable_runner_is_a_clear_error(account):
     function = FunctionFactory(account=account, runtime=PYTHON, handler="app.handler", code_sha256="0" * 64)
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-    with pytest.raises(Exception, match=rf"The function runner at 127.0.0.1:{port} is not reachable .*run_runtime"):
+    with pytest.raises(Unavailable, match=rf"The function runner at 127.0.0.1:{port} is not reachable .*run_runtime"):
         runtime_invoke(function, b"{}", "req-1", port=port)
