@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import marshal
 import math
 import os
 import selectors
@@ -415,7 +416,7 @@ class Environment:
         finally:
             for fd in (events_r, results_w, logs_w):
                 os.close(fd)
-        self.process.stdin.write(json.dumps(config).encode())
+        self.process.stdin.write(marshal.dumps(config))
         self.process.stdin.close()
         for fd in (self.events_w, self.results_r, self.logs_r):
             os.set_blocking(fd, False)

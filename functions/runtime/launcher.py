@@ -1,7 +1,8 @@
 """Enter the sandbox, then become the function's runtime: the first program of every execution environment.
 
-Run as ``python -I -S launcher.py`` with the sandbox's description as JSON on standard input (never in
-argv, which every local user can read): namespaces, limits, user, working directory, control pipes,
+Run as ``python -I -S launcher.py`` with the sandbox's description on standard input, in ``marshal``'s
+format (the same interpreter writes it; ``json`` would cost this start its ``re`` import), never in argv,
+which every local user can read: namespaces, limits, user, working directory, control pipes,
 environment and the runtime's argv. It is single-threaded and imports only the standard library, so
 what ``preexec_fn`` cannot do safely in the multi-threaded runner happens here, before ``execve``.
 
@@ -11,7 +12,7 @@ error and exits 127: the runner reports that as the start error.
 """
 
 import ctypes
-import json
+import marshal
 import os
 import resource
 import sys
@@ -84,9 +85,11 @@ def probe() -> dict:
 
 def main() -> None:
     if sys.argv[1:] == ["--probe"]:
+        import json
+
         print(json.dumps(probe()))
         return
-    config = json.loads(sys.stdin.buffer.read())
+    config = marshal.loads(sys.stdin.buffer.read())  # noqa: S302 (written by the runner, our parent)
     try:
         if config["namespaces"]:
             enter_namespaces(as_root=os.geteuid() == 0)
