@@ -33,6 +33,7 @@ from django.conf import settings
 
 from elbia.errors import Conflict, Unavailable
 from functions.code import check_archive, code_read, extract_archive
+from functions.runtime.launcher import IN_PROCESS, PRIVATE_DIRS
 from functions.runtimes import RUNTIMES
 
 logger = logging.getLogger(__name__)
@@ -184,8 +185,6 @@ def host_isolation() -> dict:
 
 def check_runtime_dir() -> None:
     """``RuntimeUnavailable`` if ``ELBIA_RUNTIME_DIR`` lies where the sandbox mounts a private tmpfs (/tmp...)."""
-    from functions.runtime.launcher import PRIVATE_DIRS
-
     directory = Path(settings.ELBIA_RUNTIME_DIR).resolve()
     hidden = next((private for private in PRIVATE_DIRS if directory.is_relative_to(private)), None)
     if hidden and host_isolation()["namespaces"]:
@@ -339,9 +338,10 @@ class Environment:
         return variables | dict(spec.environment)
 
     def _argv(self, code_dir: Path) -> list[str]:
+        """The runtime's argv; Python's bootstrap runs inside the launcher's own interpreter (``IN_PROCESS``)."""
         spec = self.spec
         if spec.runtime == "Python 3.11":
-            program = [interpreter(spec.runtime), "-I", "-S", "-u", "-B", str(HERE / "bootstrap.py")]
+            program = [IN_PROCESS, str(HERE / "bootstrap.py")]
         else:
             program = [interpreter(spec.runtime), f"--max-old-space-size={spec.memory_mb}", str(HERE / "bootstrap.mjs")]
         return [*program, str(code_dir), spec.handler]
@@ -404,7 +404,7 @@ class Environment:
         }
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(HERE / "launcher.py")],
+                [interpreter("Python 3.11"), "-I", "-S", "-u", "-B", str(HERE / "launcher.py")],
                 stdin=subprocess.PIPE,
                 stdout=logs_w,
                 stderr=logs_w,

@@ -16,11 +16,15 @@ import marshal
 import os
 import resource
 import sys
+import time
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+PR_SET_NO_NEW_PRIVS = 38
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+IN_PROCESS = "-"  # argv[0] meaning: run the Python script argv[1] here instead of exec'ing a program
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # the world-writable places, each a private tmpfs
 
 _libc = ctypes.CDLL(None, use_errno=True)  # the interpreter's own libc (find_library would run ldconfig)
@@ -73,6 +77,24 @@ def enter_namespaces(*, as_root: bool) -> None:
             _mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
 
 
+class _CapabilityHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapabilityData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_privileges() -> None:
+    """No capability left (a new user namespace grants them all inside it) and none to gain by exec'ing a program.
+
+    Needed because the Python runtime is not exec'd (an ``execve`` would clear them for a non-root user).
+    """
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    header = _CapabilityHeader(LINUX_CAPABILITY_VERSION_3, 0)
+    _check(_libc.capset(ctypes.byref(header), (_CapabilityData * 2)()), "capset")
+
+
 def probe() -> dict:
     """Which isolation this host grants: ``{"root": bool, "namespaces": bool, "reason": str}``."""
     as_root = os.geteuid() == 0
@@ -106,13 +128,31 @@ def main() -> None:
             os.setgroups([])
             os.setgid(config["gid"])
             os.setuid(config["uid"])
+        drop_privileges()
         os.chdir(config["cwd"])
         os.umask(0o077)
-        os.execve(config["argv"][0], config["argv"], config["env"])
+        if config["argv"][0] != IN_PROCESS:
+            os.execve(config["argv"][0], config["argv"], config["env"])
     except OSError as error:
         sys.stderr.write(f"launcher: {error}\n")
         sys.stderr.flush()
         os._exit(127)
+    run_here(config["argv"][1:], config["env"])
+
+
+def run_here(argv: list[str], environment: dict[str, str]) -> None:
+    """Run the Python script ``argv[0]`` in this very interpreter, now sandboxed: one interpreter start, not two.
+
+    The launcher was started as the Python runtime is (``python3.11 -I -S -u -B``); what it imported
+    (ctypes, marshal, resource) stays loaded, nothing else of it is reachable but this module's globals.
+    """
+    os.environ.clear()
+    os.environ.update(environment)
+    time.tzset()
+    sys.argv = list(argv)
+    with open(argv[0], "rb") as source:
+        code = compile(source.read(), argv[0], "exec")
+    exec(code, {"__name__": "__main__", "__file__": argv[0], "__builtins__": __builtins__})  # noqa: S102
 
 
 if __name__ == "__main__":
