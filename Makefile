@@ -48,9 +48,9 @@ migrate: $(RUNTIME) .env
 seed: migrate
 	$(BIN)/python manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 
-# Migrate, then web (gunicorn) + worker (celery) + beat (celery beat) under honcho on SQLite and an
-# SQLite-file broker; seeds the demo account meanwhile and prints a token once /healthz answers.
-# Ctrl-C stops all three.
+# Migrate, then web (gunicorn) + worker (celery) + beat (celery beat) + runtime (runs functions) under honcho
+# on SQLite and an SQLite-file broker; seeds the demo account meanwhile and prints a token once /healthz
+# answers. Ctrl-C stops all four.
 run: $(RUNTIME) .env
 	$(BIN)/python manage.py run_local --port $(PORT)
 

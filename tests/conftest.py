@@ -1,4 +1,4 @@
-"""Fixtures for the whole suite: users, tokens, API clients and a real Celery worker."""
+"""Fixtures for the whole suite: users, tokens, API clients, a real Celery worker and an AWS API emulator."""
 
 import pytest
 from django.conf import settings
@@ -170,3 +170,28 @@ def embedded(_embedded_template, tmp_path) -> EmbeddedCopy:
     """A fresh copy of the repository on the embedded defaults, as `make run` leaves it before starting the
     processes: .env written, SQLite migrated, demo account seeded (see tests/servers.py)."""
     return _embedded_template.copy_to(tmp_path / "elbia")
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint():
+    """The URL of a real AWS API emulator (moto in server mode) on a free loopback port, for the whole session.
+
+    boto3 gets dummy credentials and a region through the standard variables while it runs (real ones are
+    hidden, so a call that misses the endpoint cannot reach AWS). The emulator keeps its state for the
+    session: tests use names of their own.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION"):
+            patch.delenv(name, raising=False)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()

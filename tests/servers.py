@@ -8,6 +8,7 @@ embedded defaults (SQLite, the SQLite-file broker, no Redis); ``gunicorn(..., cw
 environment=copy.env)`` serves such a copy.
 """
 
+import atexit
 import http.client
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -214,13 +216,31 @@ def user_environment() -> dict:
 
 @dataclass
 class EmbeddedCopy:
-    """A copy of the repository (sharing its .venv) on the embedded defaults: its own .env, var/ and SQLite files."""
+    """A copy of the repository (sharing its .venv) on the embedded defaults: its own .env, var/ and SQLite files.
+
+    Its function runner gets a port and a working directory of its own: 8471 may be taken on the machine, and
+    as root the runner's directory must be reachable by the sandbox's users, which pytest's 0700 temporary
+    directories are not.
+    """
 
     path: Path
+    runner_port: int = 0
+    runtime_dir: str = ""
+
+    def __post_init__(self):
+        self.runner_port = self.runner_port or free_port()
+        if not self.runtime_dir:
+            self.runtime_dir = tempfile.mkdtemp(prefix="elbia-runtime-")
+            os.chmod(self.runtime_dir, 0o755)
+            atexit.register(shutil.rmtree, self.runtime_dir, ignore_errors=True)
 
     @property
     def env(self) -> dict:
-        return user_environment()
+        return {
+            **user_environment(),
+            "ELBIA_RUNNER_PORT": str(self.runner_port),
+            "ELBIA_RUNTIME_DIR": self.runtime_dir,
+        }
 
     def run(self, *command: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """Run a command in the copy as a user would; fail the test with its output unless it succeeds."""

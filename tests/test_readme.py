@@ -2,7 +2,8 @@
 
 Each ```sh block of README.md runs in a fresh copy of the repository on the embedded defaults (its own .env,
 SQLite database and demo account, as `make run` leaves them; see tests/servers.py), command by command, with
-bash, while `make run`'s processes (manage.py run_local: web, worker and beat) serve that copy on a free port.
+bash, while `make run`'s processes (manage.py run_local: web, worker, beat, runtime) serve that copy on a free
+port.
 Only these are replaced, nothing else:
 
 - the obvious placeholders ``elb_at_...`` and ``elb_rt_...``, by a token of the demo account (every scope)
@@ -37,7 +38,7 @@ START_TIMEOUT = 180
 COMMAND_TIMEOUT = 120
 # These start the whole service or the whole suite: they are what this suite runs in, not something to nest.
 NOT_RUN_HERE = {
-    "make run": "make run starts web, worker and beat until Ctrl-C: tests/test_run_local.py runs it",
+    "make run": "make run runs the service until Ctrl-C: tests/test_run_local.py runs it",
     "make test": "make test runs this very suite",
 }
 

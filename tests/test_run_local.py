@@ -1,5 +1,5 @@
 """`make run` (manage.py run_local) on the embedded defaults: a token that works as soon as it is printed, and a
-Ctrl-C that stops web, worker and beat within honcho's grace period without an error line."""
+Ctrl-C that stops every process (web, worker, beat, runtime) within honcho's grace period without an error line."""
 
 import os
 import re
@@ -52,6 +52,7 @@ def test_the_printed_token_works_at_once_and_ctrl_c_stops_everything_cleanly(emb
         # receives it. Stop while it runs them and beat is up.
         wait_for(log, r"celery@\S+ ready", run)
         wait_for(log, r"beat: Starting", run)
+        wait_for(log, r"Runner listening on", run)
         wait_for(log, r"Task resources\.tasks\.provision_resource\[\S+\] received", run)
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground job
         run.wait(timeout=STOP_TIMEOUT)
@@ -60,7 +61,7 @@ def test_the_printed_token_works_at_once_and_ctrl_c_stops_everything_cleanly(emb
 
     text = log.read_text(errors="replace")
     assert "SIGINT received" in text
-    for name in ("web.1", "worker.1", "beat.1"):
+    for name in ("web.1", "worker.1", "beat.1", "runtime.1"):
         assert re.search(rf"{re.escape(name)} stopped", text), name
     assert "SIGKILL" not in text  # honcho kills what is still running after its grace period: nothing was
     assert [line for line in text.splitlines() if "ERROR" in line or "Traceback" in line] == []

@@ -42,8 +42,8 @@ def port_is_free(port: int) -> bool:
 
 class Command(BaseCommand):
     help = (
-        "Migrate, start web + worker + beat (the Procfile, under honcho), seed the demo account meanwhile, and "
-        "print a demo token and the curl to try it once /healthz answers. Ctrl-C stops all three."
+        "Migrate, start every process of the Procfile (web, worker, beat, runtime) under honcho, seed the demo "
+        "account meanwhile, and print a demo token and the curl to try it once /healthz answers. Ctrl-C stops them."
     )
 
     def add_arguments(self, parser):
@@ -65,7 +65,7 @@ class Command(BaseCommand):
         }
         # honcho runs in a session of its own: a Ctrl-C reaches it once, forwarded from here.
         honcho = subprocess.Popen(  # noqa: S603 (a fixed command)
-            [sys.executable, "-m", "honcho", "start", "--port", str(port), "web", "worker", "beat"],
+            [sys.executable, "-m", "honcho", "start", "--port", str(port)],
             cwd=settings.BASE_DIR,
             env=environment,
             start_new_session=True,
