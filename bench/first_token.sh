@@ -12,7 +12,10 @@ set -euo pipefail
 port=${1:-8765}
 uncontended=${2:-}
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
-dir=$(mktemp -d)
+# Not under /tmp, and reachable by other users: the function runner refuses a working directory under /tmp
+# (its sandboxes replace /tmp) and, as root, one its sandbox users cannot traverse (docs/functions-runtime.md).
+dir=$(mktemp -d -p /var/tmp elbia-first-token.XXXXXX)
+chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
 
 # The processes under PID, one per line, with the CPU ticks each has used (its own and its reaped children's).

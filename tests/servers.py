@@ -219,8 +219,8 @@ class EmbeddedCopy:
     """A copy of the repository (sharing its .venv) on the embedded defaults: its own .env, var/ and SQLite files.
 
     Its function runner gets a port and a working directory of its own: 8471 may be taken on the machine, and
-    as root the runner's directory must be reachable by the sandbox's users, which pytest's 0700 temporary
-    directories are not.
+    the runner refuses a directory under /tmp (the sandbox replaces /tmp) or one its sandbox users cannot
+    reach, so the directory is in the repository's var/, as the runner's default is.
     """
 
     path: Path
@@ -230,7 +230,9 @@ class EmbeddedCopy:
     def __post_init__(self):
         self.runner_port = self.runner_port or free_port()
         if not self.runtime_dir:
-            self.runtime_dir = tempfile.mkdtemp(prefix="elbia-runtime-")
+            parent = BASE_DIR / "var" / "test-runtimes"
+            parent.mkdir(parents=True, exist_ok=True)
+            self.runtime_dir = tempfile.mkdtemp(dir=parent)
             os.chmod(self.runtime_dir, 0o755)
             atexit.register(shutil.rmtree, self.runtime_dir, ignore_errors=True)
 
