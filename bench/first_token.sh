@@ -12,9 +12,10 @@ set -euo pipefail
 port=${1:-8765}
 uncontended=${2:-}
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
-# Not under /tmp, and reachable by other users: the function runner refuses a working directory under /tmp
-# (its sandboxes replace /tmp) and, as root, one its sandbox users cannot traverse (docs/functions-runtime.md).
-dir=$(mktemp -d -p /var/tmp elbia-first-token.XXXXXX)
+# In the repository's var/ (git-ignored), not under /tmp or /var/tmp: the function runner refuses a working
+# directory there (its sandboxes replace them) and, as root, one its sandbox users cannot traverse.
+mkdir -p "$repo/var"
+dir=$(mktemp -d -p "$repo/var" first-token.XXXXXX)
 chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
 
@@ -58,6 +59,7 @@ done
 printed=$(date +%s.%N)
 until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/regions")" = 200 ]; do
     sleep 0.1
+    kill -0 "$run" 2>/dev/null || { echo "make run ended:"; tail -20 run.log; exit 1; }
 done
 usable=$(date +%s.%N)
 cpu=$(tree "$run" | awk -v hz="$(getconf CLK_TCK)" '{t += $2} END {printf "%.1f", t / hz}')
