@@ -21,6 +21,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 
+from elbia.accounts.middleware import mark_dashboard_response
 from elbia.api.ids import is_public_id
 from elbia.audit.models import ActorType, AuditEvent
 from elbia.errors import DomainError
@@ -49,7 +50,7 @@ def dashboard_page(view):
         if account is None:
             return render(request, "accounts/no_account.html", status=403)
         request.account = account
-        return view(request, *args, **kwargs)
+        return mark_dashboard_response(view(request, *args, **kwargs))
 
     page = login_required(never_cache(wrapper))
 

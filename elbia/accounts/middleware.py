@@ -14,7 +14,8 @@ class ContentSecurityPolicyMiddleware:
     The dashboard serves every script and stylesheet from /static/ and has no inline
     script or style, so the policy allows 'self' only. The admin and the Swagger UI
     at /docs/ are third-party pages with inline code: they are exempt by path
-    (``CONTENT_SECURITY_POLICY_EXEMPT_PATHS``), and so are Django's debug error pages.
+    (``CONTENT_SECURITY_POLICY_EXEMPT_PATHS``), and so are Django's debug error pages (an error answer
+    under DEBUG that the dashboard did not render itself).
     New dashboard pages are covered without doing anything.
     """
 
@@ -27,7 +28,7 @@ class ContentSecurityPolicyMiddleware:
             "Content-Security-Policy" not in response
             and response.get("Content-Type", "").startswith("text/html")
             and not request.path.startswith(settings.CONTENT_SECURITY_POLICY_EXEMPT_PATHS)
-            and not (settings.DEBUG and response.status_code >= 400)
+            and not (settings.DEBUG and response.status_code >= 400 and not is_dashboard_response(response))
         ):
             response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY
         return response
@@ -41,6 +42,16 @@ CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, Mul
 
 def is_dashboard_path(path: str) -> bool:
     return path != "/v1" and not path.startswith(NOT_DASHBOARD_PATHS)
+
+
+def mark_dashboard_response(response):
+    """Note that the dashboard rendered ``response`` itself (no inline code: the CSP applies even under DEBUG)."""
+    response.dashboard_rendered = True
+    return response
+
+
+def is_dashboard_response(response) -> bool:
+    return getattr(response, "dashboard_rendered", False)
 
 
 class DashboardErrorPagesMiddleware:
@@ -65,7 +76,7 @@ class DashboardErrorPagesMiddleware:
             and is_dashboard_path(request.path)
         ):
             # Django's technical 404 (no URL matched, or a view raised Http404): the page a customer gets.
-            return get_resolver().resolve_error_handler(404)(request, Http404())
+            return mark_dashboard_response(get_resolver().resolve_error_handler(404)(request, Http404()))
         return response
 
     def process_exception(self, request, exception):
@@ -73,4 +84,4 @@ class DashboardErrorPagesMiddleware:
             return None
         response = get_resolver().resolve_error_handler(500)(request)
         log_response("Internal Server Error: %s", request.path, response=response, request=request, exception=exception)
-        return response
+        return mark_dashboard_response(response)
