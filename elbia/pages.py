@@ -161,18 +161,23 @@ def action_post(request, write: Callable[[], str], *, back: str):
     return redirect(back)
 
 
-def list_page(request, *, filterset_class, queryset, template: str, section: str, context=None):
+def list_page(
+    request, *, filterset_class, queryset, template: str, section: str, context=None, transient: Iterable[str] = ()
+):
     """An overview page: the FilterSet's form, then one page of ``queryset`` filtered by it.
 
     An empty choice means "all" (the form's "All ..." options). Invalid values answer 400 with the
-    form showing why.
+    form showing why. While a row of the page is in a ``transient`` status, the rows ask for
+    themselves again (the same page, of which htmx keeps the rows) until none is.
     """
     filterset = filterset_class(request.GET, queryset=queryset, request=request, blank_is_all=True)
     context = {"section": section, "filterset": filterset, "page": None, **(context or {})}
     if not filterset.is_valid():
         return render(request, template, context, status=400)
     filtered = any(request.GET.get(field.name) for field in filterset.page_fields())
-    context.update(page=paginate(request, filterset.qs), filtered=filtered)
+    page = paginate(request, filterset.qs)
+    live = any(row.status in transient for row in page.object_list)
+    context.update(page=page, filtered=filtered, live=live, poll_seconds=LIVE_POLL_SECONDS)
     return render(request, template, context)
 
 

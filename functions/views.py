@@ -100,6 +100,7 @@ def function_list_page(request):
     return list_page(
         request,
         filterset_class=FunctionFilterSet,
+        transient=TRANSIENT_STATUSES,
         queryset=function_list(account=request.account),
         template="functions/list.html",
         section="functions",

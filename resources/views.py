@@ -102,6 +102,7 @@ def resource_list_page(request):
     return list_page(
         request,
         filterset_class=ResourceFilterSet,
+        transient=TRANSIENT_STATUSES,
         queryset=resource_list(account=request.account).select_related("vpc", "function"),
         template="resources/list.html",
         section="resources",

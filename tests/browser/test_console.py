@@ -85,7 +85,16 @@ def test_create_a_compute_instance_watch_it_become_active_and_rename_it(
     page.get_by_label("Name").fill("backend")
     page.get_by_label("Region").select_option("eu-west-1")
     page.get_by_role("button", name="Create VPC").click()
-    watch_status(page, first="Pending|Provisioning", final="Active")
+    expect(page.get_by_role("heading", name="backend", exact=True)).to_be_visible()
+
+    # The list updates its rows too while one is changing.
+    page.get_by_role("link", name="Resources", exact=True).last.click()
+    row = page.locator("#resource-table tbody tr", has_text="backend")
+    expect(row.locator('[data-label="Status"]')).to_contain_text(re.compile("Pending|Provisioning"))
+    page.evaluate(NOT_RELOADED)
+    expect(row.locator('[data-label="Status"]')).to_contain_text("Active", timeout=SETTLED)
+    assert page.evaluate("window.__notReloaded") is True
+    expect(page.locator("#list-rows")).not_to_have_attribute("hx-get", re.compile(".*"))
     assert script_errors(page) == []
 
 

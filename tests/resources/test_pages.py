@@ -101,6 +101,17 @@ def test_resources_page_query_count_does_not_grow(signed_in, account, django_ass
     assert "main-vpc" in response.content.decode()
 
 
+def test_the_list_refreshes_its_rows_while_one_is_changing(signed_in, account):
+    resource = ComputeFactory(account=account)
+    assert 'id="list-rows">' in signed_in.get("/resources/?region=us-east-1").content.decode()
+    Resource.objects.filter(pk=resource.pk).update(status="provisioning")
+    live = signed_in.get("/resources/?region=us-east-1").content.decode()
+    assert (
+        '<div id="list-rows" hx-get="/resources/?region=us-east-1" hx-select="#list-rows" hx-swap="outerHTML" '
+        'hx-trigger="every 2s">'
+    ) in live
+
+
 def test_resources_page_pages_by_fifty_keeping_filters(signed_in, account):
     ResourceFactory.create_batch(51, account=account, region="eu-west-1")
     first = signed_in.get("/resources/?region=eu-west-1")
