@@ -84,6 +84,8 @@ class SecretKeyValueField(KeyValueField):
     not even after a refused submission."""
 
     strip_values = False
+    #: ``_field.html`` asks for the values again when a refused form comes back with them left out.
+    secret = True
 
     def prepare_value(self, value):
         return ""

@@ -27,7 +27,7 @@ from resources.catalog import INSTANCE_TYPES
 from resources.filtersets import ResourceFilterSet
 from resources.forms import ComputeCreateForm, ResourceEditForm, VpcCreateForm, instance_type_label
 from resources.models import TRANSIENT_STATUSES, Resource, ResourceType
-from resources.selectors import resource_list, vpc_live_resources
+from resources.selectors import resource_list, vpc_choices, vpc_live_resources
 from resources.services import (
     resource_create,
     resource_delete,
@@ -139,8 +139,7 @@ def _created(request, resource: Resource, form) -> str:
 @dashboard_page
 def resource_create_page(request):
     """Create a compute instance: region, instance type (vCPUs and memory from the catalog), VPC or ``default``."""
-    vpcs = resource_list(account=request.account).filter(type=ResourceType.VPC).exclude(status="deleted")
-    form = ComputeCreateForm(request.POST or None, vpcs=vpcs.order_by("region", "name"))
+    form = ComputeCreateForm(request.POST or None, vpcs=vpc_choices(account=request.account))
 
     def write(data: dict) -> str:
         fields = {name: data[name] for name in ("region", "instance_type", "vpc", "name", "tags")}

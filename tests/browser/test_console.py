@@ -135,7 +135,8 @@ def test_create_a_function_watch_it_become_active_edit_it_and_delete_it(
     page.get_by_role("button", name="Create function").click()
 
     # The service refuses the handler; its message is under the field, and the secret is not sent back.
-    expect(page.locator(".field-error")).to_contain_text("is not a valid handler for Python 3.12")
+    expect(page.locator(".field-error").first).to_contain_text("is not a valid handler for Python 3.12")
+    expect(page.get_by_text("The values you typed are never sent back: enter them again.")).to_be_visible()
     assert secret not in page.content()
     page.get_by_label("Handler").fill("lambda_function.lambda_handler")
     page.get_by_label("Environment variables").fill(f"API_KEY={secret}\nBUCKET=thumbs")

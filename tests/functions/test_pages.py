@@ -226,7 +226,8 @@ def test_create_shows_the_services_messages_next_to_the_fields(signed_in, accoun
     response = post(signed_in, "/functions/new/", {**CREATE, **data})
     assert response.status_code == 400
     assert any(message in unescape(error) for error in field_errors(response, field)), field_errors(response, field)
-    assert SECRET not in response.content.decode()  # environment values are never rendered back
+    assert SECRET not in response.content.decode()  # environment values are never rendered back, but asked for
+    assert "The values you typed are never sent back: enter them again." in field_errors(response, "environment")
     assert not Function.objects.filter(account=account).exists()
 
 

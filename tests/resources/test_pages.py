@@ -251,7 +251,9 @@ def test_create_a_compute_instance(signed_in, account, user):
 
 def test_a_vpc_of_the_account_can_be_chosen(signed_in, account):
     vpc = VpcFactory(account=account, name="backend", region="eu-west-1")
-    assert f'value="{vpc.public_id}"' in signed_in.get("/resources/new/").content.decode()
+    broken = VpcFactory(account=account, name="broken", status="failed")
+    form = signed_in.get("/resources/new/").content.decode()
+    assert f'value="{vpc.public_id}"' in form and broken.public_id not in form  # only VPCs that can take it
     post(signed_in, "/resources/new/", {"region": "eu-west-1", "instance_type": "t2.nano", "vpc": vpc.public_id})
     assert Resource.objects.get(account=account, type="compute").vpc == vpc
 
