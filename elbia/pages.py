@@ -14,13 +14,13 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 
+from elbia import cache
 from elbia.accounts.middleware import mark_dashboard_response
 from elbia.api.ids import is_public_id
 from elbia.audit.models import ActorType, AuditEvent
@@ -95,7 +95,10 @@ def _once_key(request, form: OnceForm) -> str:
 
 
 def form_claim(request, form: OnceForm) -> bool:
-    """Claim the one-time id of a valid ``form``: False when that form was already submitted."""
+    """Claim the one-time id of a valid ``form``: False when that form was already submitted.
+
+    Kept in the cache (``elbia.cache``: this process's memory while Redis does not answer).
+    """
     return cache.add(_once_key(request, form), "", timeout=FORM_ONCE_TTL)
 
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from django.template.defaultfilters import date as date_filter
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from elbia.audit.models import AuditEvent
@@ -267,6 +267,17 @@ def test_submitting_a_create_form_twice_creates_once(signed_in, account):
     assert second.status_code == 302 and second["Location"] == first["Location"]
     assert "already submitted" in signed_in.get(second["Location"]).content.decode()
     assert AuditEvent.objects.filter(action="resource.create").count() == 1
+
+
+def test_a_create_form_is_written_once_while_redis_is_unreachable(signed_in, account):
+    from tests.accounts.test_login import DEAD_REDIS
+
+    with override_settings(CACHES=DEAD_REDIS):
+        form_id = uuid.uuid4()
+        data = {"region": "us-east-1", "instance_type": "t3.micro", "vpc": "default"}
+        first = post(signed_in, "/resources/new/", data, form_id=form_id)
+        assert post(signed_in, "/resources/new/", data, form_id=form_id)["Location"] == first["Location"]
+    assert Resource.objects.filter(account=account, type="compute").count() == 1
 
 
 @pytest.mark.parametrize(
