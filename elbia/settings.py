@@ -16,7 +16,15 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_allowed_hosts, parse_count, parse_fernet_keys, parse_rate, parse_seconds, parse_url
+from elbia.config import (
+    code_storage,
+    parse_allowed_hosts,
+    parse_count,
+    parse_fernet_keys,
+    parse_rate,
+    parse_seconds,
+    parse_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -111,6 +119,24 @@ ELBIA_OUTBOX_RETENTION = _read("ELBIA_OUTBOX_RETENTION", parse_seconds, 24 * 360
 ELBIA_TOKEN_DAYS = _read("ELBIA_TOKEN_DAYS", int, 30)
 # Lifetime of a signed invoice PDF link.
 ELBIA_PDF_LINK_SECONDS = _read("ELBIA_PDF_LINK_SECONDS", parse_seconds, 3600.0)
+# Lifetime of a signed function code download link.
+ELBIA_CODE_LINK_SECONDS = _read("ELBIA_CODE_LINK_SECONDS", parse_seconds, 300.0)
+# Function code: an S3 bucket when set (credentials and region from the standard AWS variables), else the
+# local filesystem under MEDIA_ROOT/code. ELBIA_AWS_ENDPOINT_URL points boto3 at an AWS-compatible endpoint.
+ELBIA_CODE_BUCKET = env.str("ELBIA_CODE_BUCKET", default="")
+ELBIA_AWS_ENDPOINT_URL = env.str("ELBIA_AWS_ENDPOINT_URL", default="") or None
+# The local runtime (functions.runtime): the runner process listens on 127.0.0.1:ELBIA_RUNNER_PORT; its
+# execution environments live under ELBIA_RUNTIME_DIR, at most ELBIA_RUNTIME_MAX_ENVIRONMENTS at once, an idle
+# one is reaped after ELBIA_RUNTIME_IDLE_SECONDS. As root each environment runs as a user of its own, the
+# first free one from ELBIA_RUNTIME_UID_BASE up (claimed host-wide). ELBIA_RUNTIME_PYTHON / ELBIA_RUNTIME_NODE
+# name the interpreters (found on the host otherwise). See docs/functions-runtime.md.
+ELBIA_RUNNER_PORT = _read("ELBIA_RUNNER_PORT", parse_count, 8471)
+ELBIA_RUNTIME_DIR = Path(env.str("ELBIA_RUNTIME_DIR", default=str(VAR_DIR / "runtime")))
+ELBIA_RUNTIME_MAX_ENVIRONMENTS = _read("ELBIA_RUNTIME_MAX_ENVIRONMENTS", parse_count, 32)
+ELBIA_RUNTIME_IDLE_SECONDS = _read("ELBIA_RUNTIME_IDLE_SECONDS", parse_seconds, 300.0)
+ELBIA_RUNTIME_UID_BASE = _read("ELBIA_RUNTIME_UID_BASE", parse_count, 900000)
+ELBIA_RUNTIME_PYTHON = env.str("ELBIA_RUNTIME_PYTHON", default="")
+ELBIA_RUNTIME_NODE = env.str("ELBIA_RUNTIME_NODE", default="")
 # Absolute base for links the API hands out when there is no request to build them from.
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
@@ -424,6 +450,7 @@ MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "code": code_storage(bucket=ELBIA_CODE_BUCKET, directory=MEDIA_ROOT / "code", endpoint_url=ELBIA_AWS_ENDPOINT_URL),
 }
 
 LANGUAGE_CODE = "en-us"

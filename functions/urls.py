@@ -1,4 +1,4 @@
-"""Dashboard pages of functions."""
+"""Functions pages outside /v1: the dashboard's pages, and the signed code download links."""
 
 from django.urls import path
 
@@ -8,6 +8,7 @@ app_name = "functions"
 
 urlpatterns = [
     path("", views.function_list_page, name="list"),
+    path("code/<str:token>", views.function_code_download, name="code"),
     path("new/", views.function_create_page, name="create"),
     path("<str:public_id>/", views.function_detail_page, name="detail"),
     path("<str:public_id>/lifecycle/", views.function_lifecycle_fragment, name="lifecycle"),

@@ -1,4 +1,5 @@
-"""Dashboard pages of functions (namespace ``functions``): the list, a function's page, and its writes.
+"""Dashboard pages of functions (namespace ``functions``): the list, a function's page, and its writes; and the
+code download behind a signed, expiring link (no bearer token).
 
 Every write goes through ``functions.services`` (the API's services) and is audited as the API audits
 it; every form is written once however often it is sent (``elbia.pages.write_once``). The function's
@@ -6,6 +7,9 @@ page shows its usage this month from ``billing.selectors``: a page may read the 
 that bills it (models and services keep the one direction billing → functions → resources).
 """
 
+from io import BytesIO
+
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
@@ -16,6 +20,7 @@ from elbia.audit.selectors import audit_trail
 from elbia.audit.services import audit_record
 from elbia.errors import Conflict
 from elbia.forms import ConfirmForm, OnceForm
+from elbia.links import LinkExpired, LinkInvalid
 from elbia.pages import (
     TIMELINE_EVENTS,
     Milestone,
@@ -27,9 +32,11 @@ from elbia.pages import (
     owned_or_404,
     timeline,
 )
+from functions.code import CodeUnavailable, code_read
 from functions.filtersets import FunctionFilterSet
 from functions.forms import FunctionCreateForm, FunctionEditForm
-from functions.models import TRANSIENT_STATUSES, Function
+from functions.links import function_code_from_token
+from functions.models import TRANSIENT_STATUSES, Function, FunctionStatus
 from functions.runtimes import RUNTIMES
 from functions.selectors import function_list
 from functions.services import (
@@ -235,3 +242,28 @@ def function_retry(request, public_id: str):
         return _detail_url(function)
 
     return action_post(request, write, back=_detail_url(function))
+
+
+@require_safe
+def function_code_download(request, token: str):
+    """The ZIP archive the link was signed for: 404 if altered or the function is gone, 410 once expired."""
+    try:
+        public_id, sha256 = function_code_from_token(token)
+    except LinkInvalid:
+        raise Http404("No such code.") from None
+    except LinkExpired:
+        return HttpResponse(
+            "This code link has expired. Ask the API for a new one.\n", status=410, content_type="text/plain"
+        )
+    function = Function.objects.filter(public_id=public_id).exclude(status=FunctionStatus.DELETED).first()
+    if function is None:
+        raise Http404("No such function.")
+    try:
+        data = code_read(sha256)
+    except CodeUnavailable:
+        raise Http404("No such code.") from None
+    response = FileResponse(
+        BytesIO(data), content_type="application/zip", as_attachment=True, filename=f"{function.name}.zip"
+    )
+    response["Cache-Control"] = "private, max-age=300"
+    return response

@@ -1,4 +1,4 @@
-"""Fixtures for the whole suite: users, tokens, API clients and a real Celery worker."""
+"""Fixtures for the whole suite: users, tokens, API clients, a real Celery worker and an AWS API emulator."""
 
 import pytest
 from django.conf import settings
@@ -157,3 +157,28 @@ def celery_worker(transactional_db):
     app.control.purge()  # messages left by earlier tests point at rows that no longer exist
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING") as worker:
         yield worker
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint():
+    """The URL of a real AWS API emulator (moto in server mode) on a free loopback port, for the whole session.
+
+    boto3 gets dummy credentials and a region through the standard variables while it runs (real ones are
+    hidden, so a call that misses the endpoint cannot reach AWS). The emulator keeps its state for the
+    session: tests use names of their own.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION"):
+            patch.delenv(name, raising=False)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
