@@ -9,6 +9,7 @@ message naming the variable.
 
 import base64
 import hashlib
+import os
 from functools import partial
 from pathlib import Path
 
@@ -144,7 +145,16 @@ ELBIA_AWS_ENDPOINT_URL = env.str("ELBIA_AWS_ENDPOINT_URL", default="") or None
 # first free one from ELBIA_RUNTIME_UID_BASE up (claimed host-wide). ELBIA_RUNTIME_PYTHON / ELBIA_RUNTIME_NODE
 # name the interpreters (found on the host otherwise). See docs/functions-runtime.md.
 ELBIA_RUNNER_PORT = _read("ELBIA_RUNNER_PORT", parse_count, 8471)
-ELBIA_RUNTIME_DIR = Path(env.str("ELBIA_RUNTIME_DIR", default=str(VAR_DIR / "runtime")))
+# The sandbox gives every function a private /tmp, /var/tmp and /dev/shm, hiding whatever lies there: a checkout
+# under one of them (a CI clone in /tmp) keeps its runtime directory elsewhere, where the sandbox's users (as
+# root, users of their own) can reach it.
+_PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 (named to be avoided, not written to)
+_runtime_default = VAR_DIR / "runtime"
+if any(_runtime_default.resolve().is_relative_to(private) for private in _PRIVATE_DIRS):
+    _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:12]
+    _runtime_base = Path("/var/lib/elbia") if os.geteuid() == 0 else Path.home() / ".cache" / "elbia"
+    _runtime_default = _runtime_base / f"runtime-{_checkout}"
+ELBIA_RUNTIME_DIR = Path(env.str("ELBIA_RUNTIME_DIR", default=str(_runtime_default)))
 ELBIA_RUNTIME_MAX_ENVIRONMENTS = _read("ELBIA_RUNTIME_MAX_ENVIRONMENTS", parse_count, 32)
 ELBIA_RUNTIME_IDLE_SECONDS = _read("ELBIA_RUNTIME_IDLE_SECONDS", parse_seconds, 300.0)
 ELBIA_RUNTIME_UID_BASE = _read("ELBIA_RUNTIME_UID_BASE", parse_count, 900000)

@@ -226,6 +226,26 @@ def code_directory(spec: FunctionSpec) -> Path:
     return target
 
 
+def bootstrap(name: str) -> Path:
+    """A bootstrap program as the sandbox sees it: copied under ``ELBIA_RUNTIME_DIR/bootstrap`` (once per
+    content), so it stays reachable when the checkout lies under a directory the sandbox makes private (/tmp)."""
+    source = (HERE / name).read_bytes()
+    root = Path(settings.ELBIA_RUNTIME_DIR) / "bootstrap" / hashlib.sha256(source).hexdigest()[:16]
+    target = root / name
+    if target.is_file():
+        return target
+    with _code_lock:
+        if not target.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            staging = root / f".{name}.{uuid.uuid4().hex}"
+            staging.write_bytes(source)
+            os.chmod(staging, 0o444)
+            staging.rename(target)
+            for folder in (root, root.parent):
+                os.chmod(folder, 0o755)
+    return target
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system, all threads) a live process has used."""
     with contextlib.suppress(OSError, IndexError, ValueError):
@@ -333,7 +353,7 @@ class Environment:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{RUNTIMES[spec.runtime].identifier}",
             "_HANDLER": spec.handler,
             "LAMBDA_TASK_ROOT": str(code_dir),
-            "LAMBDA_RUNTIME_DIR": str(HERE),
+            "LAMBDA_RUNTIME_DIR": str(bootstrap("bootstrap.py").parent),
         }
         return variables | dict(spec.environment)
 
@@ -341,9 +361,13 @@ class Environment:
         """The runtime's argv; Python's bootstrap runs inside the launcher's own interpreter (``IN_PROCESS``)."""
         spec = self.spec
         if spec.runtime == "Python 3.11":
-            program = [IN_PROCESS, str(HERE / "bootstrap.py")]
+            program = [IN_PROCESS, str(bootstrap("bootstrap.py"))]
         else:
-            program = [interpreter(spec.runtime), f"--max-old-space-size={spec.memory_mb}", str(HERE / "bootstrap.mjs")]
+            program = [
+                interpreter(spec.runtime),
+                f"--max-old-space-size={spec.memory_mb}",
+                str(bootstrap("bootstrap.mjs")),
+            ]
         return [*program, str(code_dir), spec.handler]
 
     def _limits(self) -> dict[str, tuple[int, int]]:

@@ -298,7 +298,7 @@ def test_writes_stay_in_the_working_directory(pool, runtime):
     marker = f"elbia-sandbox-{uuid.uuid4().hex}"
     outside = [str(code_dir / "new.txt"), str(code_dir / ("app.py" if runtime == PYTHON else "index.mjs"))]
     if ISOLATION["root"]:
-        outside += [str(Path(settings.BASE_DIR) / "var" / marker), f"/etc/{marker}"]
+        outside += [str(Path(settings.ELBIA_RUNTIME_DIR) / marker), f"/etc/{marker}"]
     first = invoke(pool, spec, {"paths": ["mine.txt", *outside, f"/tmp/{marker}"]})
     assert first.result["mine.txt"] == "written" and first.result["listing"] == ["mine.txt"]
     for path in outside:  # the code is read-only; as root, nothing outside is writable either
