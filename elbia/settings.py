@@ -15,7 +15,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_count, parse_fernet_keys, parse_rate, parse_seconds
+from elbia.config import parse_ami_map, parse_count, parse_fernet_keys, parse_rate, parse_seconds
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -89,6 +89,16 @@ ELBIA_STUCK_REQUEUES = _read("ELBIA_STUCK_REQUEUES", int, 3)
 # Transient provider errors are retried this many times, after ELBIA_RETRY_BACKOFF * 2**n seconds (capped at 5 min).
 ELBIA_PROVIDER_MAX_RETRIES = _read("ELBIA_PROVIDER_MAX_RETRIES", int, 5)
 ELBIA_RETRY_BACKOFF = _read("ELBIA_RETRY_BACKOFF", parse_seconds, 2.0)
+# Work started at the provider (an instance booting, a Lambda update) is looked at again after this many
+# seconds, doubling on each look up to ELBIA_POLL_MAX (a Celery countdown: no worker waits meanwhile).
+ELBIA_POLL_MAX = _read("ELBIA_POLL_MAX", parse_seconds, 30.0)
+# ELBIA_PROVIDER=aws (docs/providers.md): credentials come from the standard AWS variables (or an instance
+# role); ELBIA_AWS_ENDPOINT_URL points boto3 at an AWS-compatible endpoint (e.g. moto_server); the machine
+# image of compute instances per region; the execution role of Lambda functions. The aws provider checks at
+# start that what it needs is there.
+ELBIA_AWS_ENDPOINT_URL = env.str("ELBIA_AWS_ENDPOINT_URL", default="") or None
+ELBIA_AWS_AMI = _read("ELBIA_AWS_AMI", parse_ami_map, {})
+ELBIA_AWS_LAMBDA_ROLE_ARN = env.str("ELBIA_AWS_LAMBDA_ROLE_ARN", default="")
 # Lifetime of API access tokens (the refresh token renews them).
 ELBIA_TOKEN_DAYS = _read("ELBIA_TOKEN_DAYS", int, 30)
 # Lifetime of a signed invoice PDF link.
@@ -237,6 +247,17 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stuck-functions": {
         "task": "functions.tasks.reap_stuck_functions",
         "schedule": crontab(minute="*"),
+    },
+    # Drift: what the provider reports against the active rows (a no-op with the simulated provider).
+    "detect-resource-drift": {
+        "task": "resources.tasks.detect_resource_drift",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
+    "detect-function-drift": {
+        "task": "functions.tasks.detect_function_drift",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
     },
     "purge-expired-idempotency-records": {
         "task": "elbia.accounts.tasks.purge_expired_idempotency_records",

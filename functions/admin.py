@@ -8,7 +8,16 @@ hold the customer's secrets (only their names are). A failed deployment is retri
 
 from django.contrib import admin
 
-from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links, service_action
+from elbia.admin import (
+    AccountFilter,
+    DriftFilter,
+    ReadOnlyAdmin,
+    changelist_url,
+    choices_filter,
+    link,
+    links,
+    service_action,
+)
 from functions.models import Function, FunctionStatus
 from functions.runtimes import RUNTIMES
 from functions.services import function_retry_deploy
@@ -19,21 +28,38 @@ from resources.catalog import REGIONS
 class FunctionAdmin(ReadOnlyAdmin):
     """Functions for staff: read-only, environment variables by name only; a failed deployment can be retried."""
 
-    list_display = ["public_id", "name", "runtime", "status", "region", "memory_mb", "account_link", "created_at"]
+    list_display = [
+        "public_id",
+        "name",
+        "runtime",
+        "status",
+        "drift",
+        "region",
+        "memory_mb",
+        "provider_id",
+        "account_link",
+        "created_at",
+    ]
     list_select_related = ["account"]
     list_filter = [
         "status",
         choices_filter("runtime", [(name, name) for name in RUNTIMES]),
         choices_filter("region", [(code, code) for code in REGIONS]),
         ("created_at", admin.DateFieldListFilter),
+        DriftFilter,
         AccountFilter,
     ]
     search_fields = ["name"]
     search_account_names = True
     search_help_text = (
-        "A function ID (FUNC_...) or its resource's ID (RES_...), exact; or part of a function's or an account's name."
+        "A function ID (FUNC_...), its resource's ID (RES_...) or its ARN (arn:aws:lambda:...), exact; or part of "
+        "a function's or an account's name."
     )
-    exact_search = ((r"FUNC_\d{10}", "public_id"), (r"RES_\d{10}", "resource__public_id"))
+    exact_search = (
+        (r"FUNC_\d{10}", "public_id"),
+        (r"RES_\d{10}", "resource__public_id"),
+        (r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+", "provider_id"),
+    )
     ordering = ["-id"]
     sortable_by = ["public_id"]
     fields = [
@@ -42,6 +68,8 @@ class FunctionAdmin(ReadOnlyAdmin):
         "name",
         "status",
         "failure_reason",
+        "drifted_at",
+        "provider_id",
         "runtime",
         "handler",
         "memory_mb",
@@ -67,6 +95,11 @@ class FunctionAdmin(ReadOnlyAdmin):
         if lookup.split("__", 1)[0] == "environment":
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="drift", boolean=True)
+    def drift(self, function: Function) -> bool:
+        """Whether the drift check found its provider function gone."""
+        return function.drifted_at is not None
 
     @admin.display(description="account", ordering="account__name")
     def account_link(self, function: Function) -> str:

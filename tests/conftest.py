@@ -1,4 +1,6 @@
-"""Fixtures for the whole suite: users, tokens, API clients and a real Celery worker."""
+"""Fixtures for the whole suite: users, tokens, API clients, a real Celery worker and an AWS API emulator."""
+
+import logging
 
 import pytest
 from django.conf import settings
@@ -135,3 +137,36 @@ def celery_worker(transactional_db):
     app.control.purge()  # messages left by earlier tests point at rows that no longer exist
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING") as worker:
         yield worker
+
+
+#: Credentials the emulator accepts (any will do); set for the whole session once the emulator starts.
+EMULATOR_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint():
+    """A real AWS API emulator for the session: moto in server mode on a free loopback port; its URL.
+
+    It checks instance types per region and machine images as AWS does (moto leaves both unchecked by
+    default). Point the code at it with ``ELBIA_AWS_ENDPOINT_URL``. Its state lives for the session:
+    tests tell their own objects apart by the ids and tags Elbia gives them.
+    """
+    from moto import settings as moto_settings
+    from moto.server import ThreadedMotoServer
+
+    moto_settings.EC2_ENABLE_INSTANCE_TYPE_VALIDATION = True
+    moto_settings.ENABLE_AMI_VALIDATION = True
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in EMULATOR_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield f"http://{host}:{port}"
+    server.stop()
