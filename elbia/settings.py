@@ -15,7 +15,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_ami_map, parse_count, parse_fernet_keys, parse_rate, parse_seconds
+from elbia.config import code_storage, parse_ami_map, parse_count, parse_fernet_keys, parse_rate, parse_seconds
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -103,6 +103,11 @@ ELBIA_AWS_LAMBDA_ROLE_ARN = env.str("ELBIA_AWS_LAMBDA_ROLE_ARN", default="")
 ELBIA_TOKEN_DAYS = _read("ELBIA_TOKEN_DAYS", int, 30)
 # Lifetime of a signed invoice PDF link.
 ELBIA_PDF_LINK_SECONDS = _read("ELBIA_PDF_LINK_SECONDS", parse_seconds, 3600.0)
+# Lifetime of a signed function code download link.
+ELBIA_CODE_LINK_SECONDS = _read("ELBIA_CODE_LINK_SECONDS", parse_seconds, 300.0)
+# Function code: an S3 bucket when set (credentials and region from the standard AWS variables), else the
+# local filesystem under MEDIA_ROOT/code. ELBIA_AWS_ENDPOINT_URL (above) points boto3 at an AWS-compatible endpoint.
+ELBIA_CODE_BUCKET = env.str("ELBIA_CODE_BUCKET", default="")
 # Absolute base for links the API hands out when there is no request to build them from.
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
@@ -372,6 +377,7 @@ MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "code": code_storage(bucket=ELBIA_CODE_BUCKET, directory=MEDIA_ROOT / "code", endpoint_url=ELBIA_AWS_ENDPOINT_URL),
 }
 
 LANGUAGE_CODE = "en-us"

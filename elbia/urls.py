@@ -19,6 +19,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("invoices/", include("billing.urls")),
+    path("functions/", include("functions.urls")),
     path("login/", dashboard_views.LoginView.as_view(), name="login"),
     path("logout/", dashboard_views.LogoutView.as_view(), name="logout"),
     path("signup/", dashboard_views.signup, name="signup"),

@@ -6,8 +6,10 @@ from django.db import models
 from elbia.accounts.models import Account, AccountScopedQuerySet
 from elbia.encryption import EncryptedValuesJSONField
 from elbia.lifecycle import LifecycleModel
+from functions.code import CodeUnavailable, code_read
 from functions.runtimes import RUNTIMES
 from functions.validators import (
+    validate_code_sha256,
     validate_environment,
     validate_handler,
     validate_memory_mb,
@@ -56,6 +58,12 @@ class Function(LifecycleModel):
         default=dict, blank=True, validators=[validate_environment], help_text="Values are never returned by the API."
     )
     status = models.CharField(max_length=16, choices=FunctionStatus.choices, default=FunctionStatus.CREATED)
+    # The code archive (functions.code): its sha256 in lowercase hex, the key of the stored object, and its size
+    # in bytes; both null while a function on a compiled runtime (Java, .NET, Go) has no code uploaded yet.
+    code_sha256 = models.CharField(  # noqa: DJ001 (null, not "": the API shows null for "no code")
+        max_length=64, null=True, blank=True, validators=[validate_code_sha256]
+    )
+    code_size = models.PositiveIntegerField(null=True, blank=True)
 
     deployment_started = models.DateTimeField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)
@@ -115,6 +123,14 @@ class Function(LifecycleModel):
     def runtime_identifier(self) -> str:
         """The runtime as AWS Lambda names it (``nodejs20.x`` for ``Node.js 20``)."""
         return RUNTIMES[self.runtime].identifier
+
+    def code_archive(self) -> bytes:
+        """The function's stored ZIP archive, for a provider to upload; ``CodeUnavailable`` without one."""
+        if not self.code_sha256:
+            raise CodeUnavailable(
+                f"Function {self.public_id} has no code yet: upload it with PUT /v1/functions/{{id}}/code."
+            )
+        return code_read(self.code_sha256)
 
 
 class FunctionTag(models.Model):

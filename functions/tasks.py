@@ -20,6 +20,7 @@ from celery import shared_task
 from elbia import drift
 from elbia.lifecycle import Lifecycle, LifecycleTask, NotReady, Step, StepFailed
 from elbia.providers import get_provider
+from functions.code import CodeUnavailable
 from functions.models import Function, FunctionStatus
 from functions.services import function_fail_drifted
 from resources.models import Resource, ResourceStatus
@@ -70,7 +71,10 @@ def _resource_is_deleted(function: Function) -> None:
 
 def _deploy(function: Function) -> None:
     """The provider deploys the function; its resource then shows the provider's id of it too."""
-    get_provider().deploy_function(function)
+    try:
+        get_provider().deploy_function(function)
+    except CodeUnavailable as error:
+        raise StepFailed(str(error)) from None
     if function.provider_id and function.resource_id is not None:
         resource_record_provider_id(resource=function.resource, provider_id=function.provider_id)
 

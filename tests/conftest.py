@@ -139,22 +139,14 @@ def celery_worker(transactional_db):
         yield worker
 
 
-#: Credentials the emulator accepts (any will do); set for the whole session once the emulator starts.
-EMULATOR_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
 @pytest.fixture(scope="session")
 def aws_endpoint():
-    """A real AWS API emulator for the session: moto in server mode on a free loopback port; its URL.
+    """The URL of a real AWS API emulator (moto in server mode) on a free loopback port, for the whole session.
 
-    It checks instance types per region and machine images as AWS does (moto leaves both unchecked by
-    default). Point the code at it with ``ELBIA_AWS_ENDPOINT_URL``. Its state lives for the session:
-    tests tell their own objects apart by the ids and tags Elbia gives them.
+    boto3 gets dummy credentials and a region through the standard variables while it runs (real ones are
+    hidden, so a call that misses the endpoint cannot reach AWS). The emulator checks instance types per
+    region and machine images as AWS does (moto leaves both unchecked by default). It keeps its state for
+    the session: tests use names of their own (and tell Elbia's objects apart by their ids and tags).
     """
     from moto import settings as moto_settings
     from moto.server import ThreadedMotoServer
@@ -166,7 +158,13 @@ def aws_endpoint():
     server.start()
     host, port = server.get_host_and_port()
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in EMULATOR_ENVIRONMENT.items():
-            patch.setenv(name, value)
-        yield f"http://{host}:{port}"
-    server.stop()
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION"):
+            patch.delenv(name, raising=False)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()

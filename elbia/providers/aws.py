@@ -436,7 +436,7 @@ class AwsProvider(Provider):
     @staticmethod
     def _lambda_code_sha256(function) -> str:
         """The function's code hash as Lambda writes it (base64 of the digest; Elbia keeps it in hex)."""
-        return base64.b64encode(bytes.fromhex(function.code_sha256)).decode()
+        return base64.b64encode(bytes.fromhex(function.code_sha256)).decode() if function.code_sha256 else ""
 
     def _lambda_settled(self, lambda_, configuration: dict, function) -> None:
         """Wait (NotReady) while Lambda applies a change; fail with Lambda's reason if this deployment's failed.
