@@ -4,6 +4,8 @@ Nothing is mocked: the public API and a real Celery worker do the work through b
 the emulator, through boto3, what exists.
 """
 
+import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -14,9 +16,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from elbia.providers import NotReady, ProviderError, TransientProviderError, get_provider
-from elbia.providers.aws import ACCOUNT_TAG, RESOURCE_TAG, _translate
+from elbia.providers.aws import ACCOUNT_TAG, FUNCTION_TAG, RESOURCE_TAG, _translate
+from functions.code import code_read
+from functions.models import Function
+from functions.services import function_update_code
+from functions.tasks import detect_function_drift
 from resources.models import Resource, ResourceStatus
 from resources.tasks import detect_resource_drift, provision_resource
+from tests.functions.code_archives import zip_of
+from tests.functions.test_lifecycle import wait_for_status as wait_for
 from tests.resources.factories import ComputeFactory
 from tests.resources.test_lifecycle import wait_for_status, wait_until_idle
 
@@ -24,6 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LIST = "/v1/resources"
+FUNCTIONS = "/v1/functions"
 AMI = "ami-760aaa0f"  # one of the emulator's own machine images (Amazon Linux), present in every region
 
 
@@ -48,6 +57,14 @@ class Emulator:
             return self.client("ec2", region).describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
         except ClientError as error:
             assert error.response["Error"]["Code"] == "InvalidVpcID.NotFound"
+            return None
+
+    def lambda_function(self, name: str, region: str = "us-east-1") -> dict | None:
+        """GetFunction's answer (configuration, tags), or None when Lambda has no such function."""
+        try:
+            return self.client("lambda", region).get_function(FunctionName=name)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ResourceNotFoundException"
             return None
 
     def subnets(self, vpc_id: str, region: str = "us-east-1") -> list[dict]:
@@ -181,6 +198,83 @@ def test_the_provider_starts_work_then_finds_it_done_on_a_later_look(api, accoun
         get_provider().deprovision(resource)
     get_provider().deprovision(resource)  # terminated: done
     assert aws.instances(resource.public_id)[0]["State"]["Name"] == "terminated"
+
+
+def lambda_sha256(archive: bytes) -> str:
+    """A ZIP's hash as Lambda reports it (base64 of the sha256 digest)."""
+    return base64.b64encode(hashlib.sha256(archive).digest()).decode()
+
+
+def test_function_is_deployed_to_lambda_redeployed_on_changes_and_deleted(celery_worker, api, account, aws):
+    body = {
+        "name": "greeter",
+        "runtime": "Node.js 20",
+        "handler": "index.handler",
+        "memory_mb": 256,
+        "timeout_s": 10,
+        "environment": {"GREETING": "hello"},
+    }
+    created = api.post(FUNCTIONS, body, format="json").json()
+    function = wait_for(api, f"{FUNCTIONS}/{created['id']}", "active")
+
+    deployed = aws.lambda_function(created["id"])
+    configuration = deployed["Configuration"]
+    assert function["provider_id"] == configuration["FunctionArn"]
+    assert (configuration["Runtime"], configuration["Handler"]) == ("nodejs20.x", "index.handler")
+    assert (configuration["MemorySize"], configuration["Timeout"]) == (256, 10)
+    assert configuration["Environment"]["Variables"] == {"GREETING": "hello"}  # decrypted for Lambda only
+    assert configuration["Role"] == aws_role(aws)
+    stored = Function.objects.get(public_id=created["id"])
+    assert configuration["CodeSha256"] == lambda_sha256(code_read(stored.code_sha256))  # the starter code
+    assert deployed["Tags"][FUNCTION_TAG] == created["id"] and deployed["Tags"][ACCOUNT_TAG] == str(account.pk)
+    resource = api.get(f"{LIST}/{created['resource']}").json()
+    assert (resource["memory"], resource["provider_id"]) == ("256MB", configuration["FunctionArn"])
+
+    change = {"memory_mb": 512, "environment": {"GREETING": "bonjour", "LANG": "fr"}}
+    assert api.patch(f"{FUNCTIONS}/{created['id']}", change, format="json").status_code == 200
+    wait_for(api, f"{FUNCTIONS}/{created['id']}", "active")
+    configuration = aws.lambda_function(created["id"])["Configuration"]
+    assert configuration["MemorySize"] == 512
+    assert configuration["Environment"]["Variables"] == {"GREETING": "bonjour", "LANG": "fr"}
+    assert api.get(f"{LIST}/{created['resource']}").json()["memory"] == "512MB"
+
+    code = zip_of({"index.mjs": "export const handler = async () => 'v2';\n"})
+    function_update_code(function=stored, archive=code)
+    wait_for(api, f"{FUNCTIONS}/{created['id']}", "active")
+    assert aws.lambda_function(created["id"])["Configuration"]["CodeSha256"] == lambda_sha256(code)
+
+    assert api.delete(f"{FUNCTIONS}/{created['id']}").status_code == 202
+    wait_for(api, f"{FUNCTIONS}/{created['id']}", "deleted")
+    assert aws.lambda_function(created["id"]) is None
+
+
+def aws_role(aws: Emulator) -> str:
+    return aws.client("iam").get_role(RoleName="elbia-lambda-tests")["Role"]["Arn"]
+
+
+def test_a_function_lambda_refuses_fails_with_its_message(celery_worker, api, aws, settings):
+    settings.ELBIA_AWS_LAMBDA_ROLE_ARN = "arn:aws:iam::123456789012:role/does-not-exist"
+    body = {"name": "no-role", "runtime": "Python 3.12", "handler": "lambda_function.lambda_handler"}
+    response = api.post(FUNCTIONS, body, format="json")
+    created = response.json()
+    failed = wait_for(api, f"{FUNCTIONS}/{created['id']}", "failed")
+    assert "The role defined for the function cannot be assumed by Lambda." in failed["failure_reason"]
+    assert aws.lambda_function(created["id"]) is None
+
+
+def test_function_deleted_outside_elbia_is_caught_by_the_drift_check(celery_worker, api, aws):
+    body = {"name": "doomed", "runtime": "Node.js 20", "handler": "index.handler"}
+    created = api.post(FUNCTIONS, body, format="json").json()
+    wait_for(api, f"{FUNCTIONS}/{created['id']}", "active")
+    aws.client("lambda").delete_function(FunctionName=created["id"])
+
+    assert detect_function_drift() == 1
+    reason = "Drift: its Lambda function was deleted or terminated outside Elbia (the provider no longer reports it)."
+    function = api.get(f"{FUNCTIONS}/{created['id']}").json()
+    assert (function["status"], function["failure_reason"]) == ("failed", reason)
+    resource = api.get(f"{LIST}/{created['resource']}").json()
+    assert (resource["status"], resource["failure_reason"]) == ("failed", reason)
+    assert detect_function_drift() == 0
 
 
 def test_an_endpoint_that_does_not_answer_is_a_transient_error(account, aws, settings):
