@@ -53,3 +53,12 @@ class StuckProvider(SimulatedProvider):
 
     def provision(self, resource) -> None:
         raise NotReady()
+
+
+class InventoryProvider(SimulatedProvider):
+    """Reports ``listed`` (provider id -> change) as what exists, in every region, for every kind."""
+
+    listed: dict[str, str] = {}
+
+    def inventory(self, *, kind: str, region: str):
+        return self.listed
