@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/elbia
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run migrate seed test lint format bench clean
+.PHONY: install run migrate seed test lint format bench bench-aws clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ format: install
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The AWS provider against moto_server: POST-to-active latency and one worker's throughput (bench/aws.py).
+bench-aws: install
+	$(BIN)/python bench/aws.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

@@ -62,8 +62,9 @@ class LifecycleModel(PublicIdModel):
     lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
     requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
     # The provider's own id of what it created (an instance id, a VPC id, a function ARN), and when the
-    # drift check last found it changed or gone outside Elbia.
-    provider_id = models.CharField(max_length=255, blank=True, editable=False)
+    # drift check last found it changed or gone outside Elbia. The column's own default lets bulk loads
+    # (COPY) leave it out.
+    provider_id = models.CharField(max_length=255, blank=True, default="", db_default="", editable=False)
     drifted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
