@@ -5,7 +5,7 @@ from elbia.links import LinkExpired, LinkInvalid, SignedLink
 __all__ = ["LinkExpired", "LinkInvalid", "invoice_pdf_link_path", "invoice_pdf_url", "invoice_public_id_from_token"]
 
 INVOICE_PDF_LINK = SignedLink(
-    salt="billing.invoice-pdf", url_name="invoice-pdf", lifetime_setting="ELBIA_PDF_LINK_SECONDS"
+    salt="billing.invoice-pdf", url_name="billing:invoice-pdf", lifetime_setting="ELBIA_PDF_LINK_SECONDS"
 )
 
 #: The site-relative path of a freshly signed link to the invoice's PDF.

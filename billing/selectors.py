@@ -17,9 +17,10 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from billing.models import Invoice, Price, PriceKind, UsageEvent
-from billing.money import CURRENCY, line_amount_cents
+from billing.money import CURRENCY, format_cents, line_amount_cents
 from billing.periods import current_month, format_month, month_bounds, month_end
 from elbia.accounts.models import Account
+from elbia.errors import Unavailable
 from resources.catalog import INSTANCE_TYPES
 from resources.models import Resource, ResourceType
 
@@ -34,8 +35,10 @@ DISPLAY_QUANTITY = Decimal("0.000001")
 MB_MS = ExpressionWrapper(Cast(F("duration_ms"), BigIntegerField()) * F("memory_mb"), output_field=BigIntegerField())
 
 
-class PriceMissing(LookupError):
-    """The price book has no price for a kind of usage in a month: the month cannot be priced."""
+class PriceMissing(Unavailable):
+    """The price book has no price for a kind of usage in a month: the month cannot be priced (staff add it)."""
+
+    code = "pricing_unavailable"
 
     def __init__(self, month: date, what: str):
         self.month, self.what = month, what
@@ -87,6 +90,10 @@ class UsageLine:
     price_unit: str
     amount_cents: int
 
+    @property
+    def amount(self) -> str:
+        return format_cents(self.amount_cents)
+
 
 @dataclass(frozen=True)
 class MeteredUsage:
@@ -114,6 +121,16 @@ class Usage:
     @property
     def gigabyte_hours(self) -> Decimal:
         return self.gigabyte_seconds / SECONDS_PER_HOUR
+
+    @property
+    def gigabytes_hour(self) -> str:
+        """Function GB-hours for display, as the seed shows them: ``"42.3 GBh"``."""
+        return f"{self.gigabyte_hours:,.1f} GBh"
+
+    @property
+    def current_month_cost(self) -> str:
+        """The month's cost for display: ``"$2,345.00"``."""
+        return format_cents(self.cost_cents)
 
 
 def usage_for_month(*, account: Account, month: date, now: datetime | None = None) -> Usage:

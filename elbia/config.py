@@ -107,3 +107,11 @@ def code_storage(*, bucket: str, directory, endpoint_url: str | None = None) -> 
             },
         }
     return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(directory)}}
+
+
+def parse_url(text: str, *, schemes: tuple[str, ...]) -> str:
+    """A URL whose scheme is one of ``schemes`` (``redis://...``); ``ValueError`` names the ones allowed."""
+    scheme, separator, _ = text.partition("://")
+    if not separator or scheme not in schemes:
+        raise ValueError(f"expected a URL starting with {' or '.join(f'{name}://' for name in schemes)}")
+    return text

@@ -18,10 +18,12 @@ from elbia.admin import (
     links,
     service_action,
 )
+from elbia.api.ids import public_id_pattern
 from functions.models import Function, FunctionStatus
 from functions.runtimes import RUNTIMES
 from functions.services import function_retry_deploy
 from resources.catalog import REGIONS
+from resources.models import Resource
 
 
 @admin.register(Function)
@@ -56,8 +58,8 @@ class FunctionAdmin(ReadOnlyAdmin):
         "a function's or an account's name."
     )
     exact_search = (
-        (r"FUNC_\d{10}", "public_id"),
-        (r"RES_\d{10}", "resource__public_id"),
+        (public_id_pattern(Function.PUBLIC_ID_PREFIX), "public_id"),
+        (public_id_pattern(Resource.PUBLIC_ID_PREFIX), "resource__public_id"),
         (r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+", "provider_id"),
     )
     ordering = ["-id"]

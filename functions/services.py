@@ -16,11 +16,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from elbia.accounts.models import Account
-from elbia.api.exceptions import Conflict
+from elbia.errors import Conflict
 from elbia.outbox import enqueue
 from functions.code import CodeUnavailable, archive_handler_problem, check_archive, code_read, code_store
 from functions.models import Function, FunctionStatus, FunctionTag
-from functions.runtimes import RUNTIMES
+from functions.runtimes import RUNTIMES, runtime_name
 from functions.starters import starter_archive
 from functions.validators import validate_current_runtime
 from resources.models import ResourceStatus
@@ -106,13 +106,14 @@ def function_create(
 
     The resource's provisioning and the function's deployment are queued when the transaction commits;
     the deployment waits for the resource to be active. Names are unique among the account's live
-    functions (409). ``deployment_started`` is the moment the deployment was requested.
+    functions (409). ``deployment_started`` is the moment the deployment was requested. ``runtime`` may
+    be the catalog's name or the runtime's identifier; the function keeps the name.
     """
     now = timezone.now()
     function = Function(
         account=account,
         name=name,
-        runtime=runtime,
+        runtime=runtime_name(runtime),
         handler=handler,
         memory_mb=memory_mb,
         timeout_s=timeout_s,
@@ -128,11 +129,11 @@ def function_create(
         validate_current_runtime(runtime)
     except ValidationError as error:
         runtime_errors["runtime"] = error.messages
-    code_errors = _code_problems(code, runtime=runtime, handler=handler)
+    code_errors = _code_problems(code, runtime=function.runtime, handler=handler)
     _clean(function, extra={**runtime_errors, **({"code": code_errors} if code_errors else {})})
     if _name_taken(account=account, name=name):
         raise _name_conflict(name)
-    archive = code if code is not None else starter_archive(runtime, handler)
+    archive = code if code is not None else starter_archive(function.runtime, handler)
     if archive is not None:
         function.code_sha256, function.code_size = code_store(archive)
     function.resource = resource_create_for_function(account=account, region=region, memory_mb=memory_mb, name=name)

@@ -1,4 +1,5 @@
-"""The function code download: a plain Django view behind a signed, expiring link (no bearer token)."""
+"""Functions pages outside /v1: the dashboard's list (namespace ``functions``), and the function code
+download, a plain Django view behind a signed, expiring link (no bearer token)."""
 
 from io import BytesIO
 
@@ -6,9 +7,24 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.views.decorators.http import require_safe
 
 from elbia.links import LinkExpired, LinkInvalid
+from elbia.pages import dashboard_page, list_page
 from functions.code import CodeUnavailable, code_read
+from functions.filtersets import FunctionFilterSet
 from functions.links import function_code_from_token
 from functions.models import Function, FunctionStatus
+from functions.selectors import function_list
+
+
+@dashboard_page
+def function_list_page(request):
+    """The account's functions, filtered by status, runtime, region and tag, 50 per page."""
+    return list_page(
+        request,
+        filterset_class=FunctionFilterSet,
+        queryset=function_list(account=request.account),
+        template="functions/list.html",
+        section="functions",
+    )
 
 
 @require_safe

@@ -21,11 +21,11 @@ from elbia.admin import (
     links,
     service_action,
 )
+from elbia.api.ids import public_id_pattern
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.models import Resource, ResourceStatus
 from resources.services import resource_delete, resource_retry_provisioning
 
-PUBLIC_ID = r"RES_\d{10}"
 PROVIDER_ID = r"(i|vpc)-[0-9a-f]{8,17}"  # an EC2 instance or VPC id
 
 
@@ -59,7 +59,7 @@ class ResourceAdmin(ReadOnlyAdmin):
         "A resource ID (RES_...) or its provider's id (i-..., vpc-...), exact; or part of a resource's or an "
         "account's name."
     )
-    exact_search = ((PUBLIC_ID, "public_id"), (PROVIDER_ID, "provider_id"))
+    exact_search = ((public_id_pattern(Resource.PUBLIC_ID_PREFIX), "public_id"), (PROVIDER_ID, "provider_id"))
     ordering = ["-id"]
     sortable_by = ["public_id"]
     fields = [

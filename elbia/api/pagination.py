@@ -4,6 +4,7 @@ from rest_framework import pagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from elbia.api import headers
 from elbia.api.exceptions import InvalidParameter
 
 DEFAULT_LIMIT = 50
@@ -23,6 +24,9 @@ def parse_bounded_int(params, name: str, *, default: int, minimum: int, maximum:
 
 class LimitOffsetPagination(pagination.BasePagination):
     """``limit`` (1-200, default 50) and ``offset`` (0 or more); anything else is a 400, never a silent clamp."""
+
+    #: The query parameters this pagination reads (a list accepts them besides its filters).
+    query_parameters = ("limit", "offset")
 
     def paginate_queryset(self, queryset, request, view=None):
         self.limit = parse_bounded_int(
@@ -48,7 +52,7 @@ class LimitOffsetPagination(pagination.BasePagination):
         last_offset = max(self.count - 1, 0) // self.limit * self.limit
         links["last"] = self._url(url, last_offset)
         link = ", ".join(f'<{target}>; rel="{rel}"' for rel, target in links.items())
-        return {"X-Total-Count": str(self.count), "Link": link}
+        return {headers.TOTAL_COUNT: str(self.count), headers.LINK: link}
 
     def _url(self, url: str, offset: int) -> str:
         url = replace_query_param(url, "limit", self.limit)

@@ -1,0 +1,13 @@
+"""The HTTP headers of the /v1 contract, named once: the code that sets them and the schema that documents them."""
+
+REQUEST_ID = "X-Request-ID"
+IDEMPOTENCY_KEY = "Idempotency-Key"
+IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
+RATE_LIMIT_LIMIT = "X-RateLimit-Limit"
+RATE_LIMIT_REMAINING = "X-RateLimit-Remaining"
+RATE_LIMIT_RESET = "X-RateLimit-Reset"
+RETRY_AFTER = "Retry-After"
+LOCATION = "Location"
+WWW_AUTHENTICATE = "WWW-Authenticate"
+TOTAL_COUNT = "X-Total-Count"
+LINK = "Link"
