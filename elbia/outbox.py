@@ -24,9 +24,7 @@ class Message:
         from elbia.celery import app
 
         try:
-            # By name: a web process never imports the tasks modules (only workers load them), so the task
-            # is not in its registry.
-            app.send_task(self.task_name, args=self.args)
+            app.tasks[self.task_name].apply_async(args=self.args)
         except Exception:
             logger.warning("Could not queue %s%s; the reaper will find the work again", self.task_name, self.args)
 

@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 
-from elbia.api.exceptions import Conflict
 from elbia.config import code_storage
+from elbia.errors import Conflict
 from functions import code, services, validators
 from functions.code import CodeUnavailable, check_archive, code_read, code_store, decode_code_base64, extract_archive
 from functions.links import function_code_url
