@@ -89,6 +89,7 @@ def aws(settings, aws_endpoint, lambda_role) -> Emulator:
     settings.ELBIA_AWS_ENDPOINT_URL = aws_endpoint
     settings.ELBIA_AWS_AMI = {"*": AMI}
     settings.ELBIA_AWS_LAMBDA_ROLE_ARN = lambda_role
+    settings.ELBIA_POLL_MAX = 1  # looks at most a second apart, so a busy machine still finishes in time
     return Emulator(aws_endpoint)
 
 
