@@ -70,7 +70,7 @@ def reap_stuck_resources() -> dict[str, int]:
 
 
 #: What the drift check calls each kind of resource in its failure reasons.
-DRIFT_NOUNS = {ResourceType.COMPUTE: "instance", ResourceType.VPC: "VPC"}
+DRIFT_NOUNS = {ResourceType.COMPUTE.value: "instance", ResourceType.VPC.value: "VPC"}
 
 
 @shared_task(acks_late=True)
