@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
+from elbia import cache as elbia_cache
 from elbia.accounts.services import token_issue
 from tests.factories import UserFactory
 
@@ -32,10 +33,23 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: not restores_migrated_data(item))
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The suite's own connections get a roomy statement timeout: creating and dropping the test database on
+    a busy machine takes longer than a request may. The servers the tests start keep the real timeouts."""
+    from django.db import connections
+
+    options = connections["default"].settings_dict.get("OPTIONS", {})
+    if "wait_timeout" in options:
+        options["options"] = "-c statement_timeout=120000"
+        options["wait_timeout"] = 120.5
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty cache (rate-limit budgets, idempotency records)."""
+    """Each test starts with an empty cache (rate-limit budgets, idempotency records), Redis tried first."""
     cache.clear()
+    elbia_cache.clear_local()
     yield
 
 
@@ -110,8 +124,9 @@ def staff_user(db):
 
 @pytest.fixture
 def staff_client(client, staff_user):
-    """A browser signed in to the admin as ``staff_user``."""
+    """A browser signed in to the admin as ``staff_user`` (``staff_client.user``)."""
     client.force_login(staff_user)
+    client.user = staff_user
     return client
 
 

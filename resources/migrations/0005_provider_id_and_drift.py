@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_idempotencyrecord'),
-        ('resources', '0003_list_indexes'),
+        ('resources', '0004_lifecycle_heartbeat'),
     ]
 
     operations = [
