@@ -89,26 +89,6 @@ def parse_ami_map(text: str) -> dict[str, str]:
     return images
 
 
-def code_storage(*, bucket: str, directory, endpoint_url: str | None = None) -> dict:
-    """The ``STORAGES["code"]`` entry: an S3 bucket (django-storages) when ``bucket`` is set, else ``directory``.
-
-    Objects are content-addressed (named by their sha256), so an S3 object is never overwritten with
-    different bytes; credentials and region come from the standard AWS variables (boto3 reads them).
-    """
-    if bucket:
-        return {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket,
-                "endpoint_url": endpoint_url,
-                "default_acl": None,
-                "querystring_auth": True,
-                "file_overwrite": True,
-            },
-        }
-    return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(directory)}}
-
-
 def parse_url(text: str, *, schemes: tuple[str, ...]) -> str:
     """A URL whose scheme is one of ``schemes`` (``redis://...``); ``ValueError`` names the ones allowed."""
     scheme, separator, _ = text.partition("://")
@@ -164,3 +144,23 @@ def parse_allowed_hosts(text: str) -> list[AllowedHost]:
     if not entries:
         raise ValueError("expected one or more hosts, comma-separated")
     return [AllowedHost(host, None if ports is None else frozenset(ports)) for host, ports in entries.items()]
+
+
+def code_storage(*, bucket: str, directory, endpoint_url: str | None = None) -> dict:
+    """The ``STORAGES["code"]`` entry: an S3 bucket (django-storages) when ``bucket`` is set, else ``directory``.
+
+    Objects are content-addressed (named by their sha256), so an S3 object is never overwritten with
+    different bytes; credentials and region come from the standard AWS variables (boto3 reads them).
+    """
+    if bucket:
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": endpoint_url,
+                "default_acl": None,
+                "querystring_auth": True,
+                "file_overwrite": True,
+            },
+        }
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(directory)}}

@@ -135,6 +135,18 @@ ELBIA_CODE_LINK_SECONDS = _read("ELBIA_CODE_LINK_SECONDS", parse_seconds, 300.0)
 # Function code: an S3 bucket when set (credentials and region from the standard AWS variables), else the
 # local filesystem under MEDIA_ROOT/code. ELBIA_AWS_ENDPOINT_URL (above) points boto3 at an AWS-compatible endpoint.
 ELBIA_CODE_BUCKET = env.str("ELBIA_CODE_BUCKET", default="")
+# The local runtime (functions.runtime): the runner process listens on 127.0.0.1:ELBIA_RUNNER_PORT; its
+# execution environments live under ELBIA_RUNTIME_DIR, at most ELBIA_RUNTIME_MAX_ENVIRONMENTS at once, an idle
+# one is reaped after ELBIA_RUNTIME_IDLE_SECONDS. As root each environment runs as a user of its own, the
+# first free one from ELBIA_RUNTIME_UID_BASE up (claimed host-wide). ELBIA_RUNTIME_PYTHON / ELBIA_RUNTIME_NODE
+# name the interpreters (found on the host otherwise). See docs/functions-runtime.md.
+ELBIA_RUNNER_PORT = _read("ELBIA_RUNNER_PORT", parse_count, 8471)
+ELBIA_RUNTIME_DIR = Path(env.str("ELBIA_RUNTIME_DIR", default=str(VAR_DIR / "runtime")))
+ELBIA_RUNTIME_MAX_ENVIRONMENTS = _read("ELBIA_RUNTIME_MAX_ENVIRONMENTS", parse_count, 32)
+ELBIA_RUNTIME_IDLE_SECONDS = _read("ELBIA_RUNTIME_IDLE_SECONDS", parse_seconds, 300.0)
+ELBIA_RUNTIME_UID_BASE = _read("ELBIA_RUNTIME_UID_BASE", parse_count, 900000)
+ELBIA_RUNTIME_PYTHON = env.str("ELBIA_RUNTIME_PYTHON", default="")
+ELBIA_RUNTIME_NODE = env.str("ELBIA_RUNTIME_NODE", default="")
 # Absolute base for links the API hands out when there is no request to build them from.
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 

@@ -6,9 +6,7 @@ while the function exists, for ``ELBIA_CODE_LINK_SECONDS``.
 
 from elbia.links import SignedLink
 
-CODE_LINK = SignedLink(
-    salt="functions.code", url_name="functions:function-code", lifetime_setting="ELBIA_CODE_LINK_SECONDS"
-)
+CODE_LINK = SignedLink(salt="functions.code", url_name="functions:code", lifetime_setting="ELBIA_CODE_LINK_SECONDS")
 
 
 def function_code_url(function, request=None) -> str | None:

@@ -59,7 +59,7 @@ class Function(LifecycleModel):
     )
     status = models.CharField(max_length=16, choices=FunctionStatus.choices, default=FunctionStatus.CREATED)
     # The code archive (functions.code): its sha256 in lowercase hex, the key of the stored object, and its size
-    # in bytes; both null while a function on a compiled runtime (Java, .NET, Go) has no code uploaded yet.
+    # in bytes; both null while a .NET or Go function (no starter code) has no code uploaded yet.
     code_sha256 = models.CharField(  # noqa: DJ001 (null, not "": the API shows null for "no code")
         max_length=64, null=True, blank=True, validators=[validate_code_sha256]
     )

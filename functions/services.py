@@ -102,7 +102,7 @@ def function_create(
 
     ``code`` is a ZIP archive (checked as ``functions.code.check_archive`` says; problems are reported
     under ``code``); without it the function gets its runtime's starter code (``functions.starters``),
-    or no code on a compiled runtime that has no starter.
+    or no code on .NET and Go, which have no starter.
 
     The resource's provisioning and the function's deployment are queued when the transaction commits;
     the deployment waits for the resource to be active. Names are unique among the account's live

@@ -8,5 +8,5 @@ app_name = "functions"
 
 urlpatterns = [
     path("", views.function_list_page, name="list"),
-    path("code/<str:token>", views.function_code, name="function-code"),
+    path("code/<str:token>", views.function_code_download, name="code"),
 ]

@@ -1,5 +1,5 @@
-"""Functions pages outside /v1: the dashboard's list (namespace ``functions``), and the function code
-download, a plain Django view behind a signed, expiring link (no bearer token)."""
+"""Functions pages outside /v1 (namespace ``functions``): the dashboard's list, and the code download behind a
+signed, expiring link (no bearer token)."""
 
 from io import BytesIO
 
@@ -28,7 +28,7 @@ def function_list_page(request):
 
 
 @require_safe
-def function_code(request, token: str):
+def function_code_download(request, token: str):
     """The ZIP archive the link was signed for: 404 if altered or the function is gone, 410 once expired."""
     try:
         public_id, sha256 = function_code_from_token(token)

@@ -2,6 +2,8 @@
 
 import base64
 import hashlib
+import shutil
+import subprocess
 import zipfile
 from io import BytesIO
 
@@ -258,9 +260,54 @@ class TestStarters:
             assert archive.namelist() == ["src/api.mjs"]
             assert "export const main = async" in archive.read("src/api.mjs").decode()
 
-    @pytest.mark.parametrize("runtime", ["Java 21", ".NET 8", "Go 1.x"])
-    def test_compiled_runtimes_have_none(self, runtime):
+    @pytest.mark.parametrize("runtime", [".NET 8", "Go 1.x"])
+    def test_dotnet_and_go_have_none(self, runtime):
         assert starter_archive(runtime, RUNTIMES[runtime].handler_example) is None
+
+    @pytest.mark.skipif(not (shutil.which("javac") and shutil.which("java")), reason="needs a JDK")
+    def test_the_java_starter_runs_on_a_jvm(self, tmp_path):
+        """The written class passes the JVM's verifier and answers through an AWS-like Context."""
+        (tmp_path / "stub/com/amazonaws/services/lambda/runtime").mkdir(parents=True)
+        (tmp_path / "stub/com/amazonaws/services/lambda/runtime/Context.java").write_text(JAVA_CONTEXT)
+        (tmp_path / "Harness.java").write_text(JAVA_HARNESS)
+        sources = [
+            str(tmp_path / "stub/com/amazonaws/services/lambda/runtime/Context.java"),
+            str(tmp_path / "Harness.java"),
+        ]
+        subprocess.run(["javac", "-d", str(tmp_path / "classes"), *sources], check=True)
+        with zipfile.ZipFile(BytesIO(starter_archive("Java 21", "com.acme.Api::handle"))) as archive:
+            assert archive.namelist() == ["com/acme/Api.class"]
+            archive.extractall(tmp_path / "code")
+        done = subprocess.run(
+            ["java", "-Xverify:all", "-cp", str(tmp_path / "classes"), "Harness", str(tmp_path / "code"),
+             "com.acme.Api", "handle", "orders-api"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert done.stdout.strip() == "{message=Hello from orders-api, event=the-event}"
+
+
+JAVA_CONTEXT = (
+    "package com.amazonaws.services.lambda.runtime;\npublic interface Context { String getFunctionName(); }\n"
+)
+JAVA_HARNESS = """
+import java.io.File;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
+import java.net.URL;
+import java.net.URLClassLoader;
+
+public class Harness {
+    public static void main(String[] args) throws Exception {
+        URLClassLoader loader = new URLClassLoader(new URL[] {new File(args[0]).toURI().toURL()});
+        Class<?> contextType = Class.forName("com.amazonaws.services.lambda.runtime.Context");
+        Class<?> handlerType = loader.loadClass(args[1]);
+        Object handler = handlerType.getConstructor().newInstance();
+        Object context = Proxy.newProxyInstance(loader, new Class<?>[] {contextType}, (p, m, a) -> args[3]);
+        Method method = handlerType.getMethod(args[2], Object.class, contextType);
+        System.out.println(method.invoke(handler, "the-event", context));
+    }
+}
+"""
 
 
 NODE_STARTER_SHA256 = "e1405c12838cd30b3690ac0f0cacb5486d1e819f80c7b83a36d1b225157ee756"
@@ -351,13 +398,20 @@ class TestServices:
         assert (function.code_sha256, function.code_size) == (hashlib.sha256(starter).hexdigest(), len(starter))
         assert code_read(function.code_sha256) == starter
 
+    def test_a_runtime_named_by_its_identifier_gets_its_starter(self, account, code_dir):
+        function = services.function_create(account=account, name="by-id", runtime="python3.11", handler="app.handler")
+        assert function.runtime == "Python 3.11"
+        assert code_read(function.code_sha256) == starter_archive("Python 3.11", "app.handler")
+
     def test_created_with_code(self, account, code_dir):
         function = services.function_create(account=account, **NEW, code=PYTHON_CODE)
         assert function.code_sha256 == hashlib.sha256(PYTHON_CODE).hexdigest()
         assert code_read(Function.objects.get().code_sha256) == PYTHON_CODE
 
-    def test_a_compiled_runtime_without_code_has_none(self, account, code_dir):
-        function = services.function_create(account=account, name="j", runtime="Java 21", handler="a.B::c")
+    def test_a_dotnet_function_without_code_has_none(self, account, code_dir):
+        function = services.function_create(
+            account=account, name="d", runtime=".NET 8", handler="HelloWorld::HelloWorld.Function::FunctionHandler"
+        )
         assert (function.code_sha256, function.code_size) == (None, None)
 
     def test_bad_code_is_reported_with_the_other_problems_and_nothing_is_written(self, account, code_dir):
@@ -438,12 +492,14 @@ class TestServices:
         node = FunctionFactory(account=account, runtime="Node.js 20", handler="index.handler")
         python = FunctionFactory(account=account, runtime="Python 3.11", handler="app.handler")
         java = FunctionFactory(account=account, runtime="Java 21", handler="a.B::c")
+        go = FunctionFactory(account=account, runtime="Go 1.x", handler="bootstrap")
         import_module("functions.migrations.0005_code").give_starter_code(apps, None)
-        for function in (node, python, java):
+        for function in (node, python, java, go):
             function.refresh_from_db()
         assert code_read(node.code_sha256) == starter_archive("Node.js 20", "index.handler")
         assert code_read(python.code_sha256) == starter_archive("Python 3.11", "app.handler")
-        assert java.code_sha256 is None
+        assert code_read(java.code_sha256) == starter_archive("Java 21", "a.B::c")
+        assert go.code_sha256 is None
 
 
 @pytest.mark.django_db
@@ -483,4 +539,4 @@ class TestDownloadLinks:
         assert client.get(f"/functions/code/{token}").status_code == 404
 
     def test_a_function_without_code_has_no_link(self, account):
-        assert function_code_url(FunctionFactory(account=account, runtime="Java 21", handler="a.B::c")) is None
+        assert function_code_url(FunctionFactory(account=account, runtime="Go 1.x", handler="bootstrap")) is None

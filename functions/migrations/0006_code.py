@@ -1,7 +1,7 @@
 """Functions get code: its sha256 (hex) and size; existing functions get their runtime's starter code.
 
 One starter archive per (runtime, handler) is stored in the ``code`` storage and one UPDATE sets it on
-every function sharing them; functions on runtimes without a starter (Java, .NET, Go) keep no code.
+every function sharing them; functions on runtimes without a starter (.NET, Go) keep no code.
 Reversing drops the columns and leaves the stored archives (content-addressed and harmless).
 """
 
@@ -31,7 +31,7 @@ def give_starter_code(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("functions", "0004_encrypt_environment"),
+        ("functions", "0005_lifecycle_heartbeat"),
     ]
 
     operations = [
