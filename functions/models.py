@@ -127,9 +127,7 @@ class Function(LifecycleModel):
     def code_archive(self) -> bytes:
         """The function's stored ZIP archive, for a provider to upload; ``CodeUnavailable`` without one."""
         if not self.code_sha256:
-            raise CodeUnavailable(
-                f"Function {self.public_id} has no code yet: upload it with PUT /v1/functions/{{id}}/code."
-            )
+            raise CodeUnavailable(f"Function {self.public_id} has no code to deploy (its runtime has no starter code).")
         return code_read(self.code_sha256)
 
 
