@@ -21,6 +21,7 @@ from billing.money import CURRENCY, format_cents, line_amount_cents
 from billing.periods import current_month, format_month, month_bounds, month_end
 from elbia.accounts.models import Account
 from elbia.errors import Unavailable
+from functions.models import Function
 from resources.catalog import INSTANCE_TYPES
 from resources.models import Resource, ResourceType
 
@@ -264,6 +265,36 @@ def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usa
     return Usage(
         month=month, total_executions=metered.executions, gigabyte_seconds=gigabyte_seconds, lines=tuple(lines)
     )
+
+
+@dataclass(frozen=True)
+class FunctionUsage:
+    """One function's executions and duration in a month, and what they cost (``usage`` is ``None`` without prices)."""
+
+    month: date
+    executions: int
+    gigabyte_seconds: Decimal
+    usage: Usage | None
+    pricing_unavailable: str = ""
+
+
+def function_usage_for_month(*, function: Function, month: date) -> FunctionUsage:
+    """``function``'s usage in ``month``, priced as the account's function lines are: two queries.
+
+    The cost is the function's share of the month's "Function requests" and "Function duration" lines,
+    each rounded to cents on its own (the account's invoice rounds the account's totals once).
+    """
+    start, end = month_bounds(month)
+    totals = UsageEvent.objects.filter(
+        account_id=function.account_id, function=function, timestamp__gte=start, timestamp__lt=end
+    ).aggregate(executions=Count("id"), mb_ms=Sum(MB_MS))
+    metered = MeteredUsage(executions=totals["executions"], mb_ms=int(totals["mb_ms"] or 0))
+    gigabyte_seconds = _for_display(Decimal(metered.mb_ms) / MB_MS_PER_GB_SECOND)
+    try:
+        usage = price_usage(metered, month=month, prices=price_book_for_month(month=month))
+    except PriceMissing as exc:
+        return FunctionUsage(month, metered.executions, gigabyte_seconds, None, str(exc))
+    return FunctionUsage(month, metered.executions, gigabyte_seconds, usage)
 
 
 def _for_display(quantity: Decimal) -> Decimal:

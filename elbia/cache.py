@@ -1,8 +1,9 @@
 """The cache, degraded gracefully: Redis while it answers, this process's memory while it does not.
 
 The dashboard keeps small, short-lived state in the cache: sign-in and sign-up attempt counters and the
-one-time ids of token forms. When Redis is down (or hangs: ``REDIS_SOCKET_TIMEOUT``) these calls fall back
-to a local-memory cache of this process for ``RETRY_SECONDS`` before Redis is tried again, so a page
+one-time ids of its write forms (``elbia.pages.write_once``) with where each led. When Redis is down
+(or hangs: ``REDIS_SOCKET_TIMEOUT``) these calls fall back to a local-memory cache of this process for
+``RETRY_SECONDS`` before Redis is tried again, so a page
 keeps working: limits then count per process (each web process allows the limit: looser, never off), as
 the API's rate limits do (elbia.api.throttling). Only these helpers fall back; code that must not
 silently lose its state uses ``django.core.cache`` directly.
@@ -40,6 +41,16 @@ def _call(method: str, *args, **kwargs):
 def add(key: str, value, timeout: float) -> bool:
     """``cache.add``: store ``value`` unless ``key`` holds one; True if stored."""
     return _call("add", key, value, timeout=timeout)
+
+
+def get(key: str):
+    """``cache.get``: what ``key`` holds, or None."""
+    return _call("get", key)
+
+
+def set(key: str, value, timeout: float) -> None:
+    """``cache.set``: store ``value`` under ``key``."""
+    _call("set", key, value, timeout=timeout)
 
 
 def incr(key: str) -> int:

@@ -197,6 +197,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "elbia.accounts.middleware.ContentSecurityPolicyMiddleware",
+    "elbia.accounts.middleware.DashboardErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "elbia.urls"

@@ -278,6 +278,17 @@ def function_update(
     return function
 
 
+def function_ensure_deletable(*, function: Function) -> None:
+    """Raise ``Conflict`` saying why ``function`` cannot be deleted now (``function_delete``'s rules for the function;
+    its resource is checked when the deletion is done)."""
+    if function.status in (FunctionStatus.DELETING, FunctionStatus.DELETED):
+        raise Conflict(f"Function {function.public_id} is already {function.status}.")
+    if function.status in (FunctionStatus.CREATED, FunctionStatus.DEPLOYING):
+        raise Conflict(
+            f"Function {function.public_id} is still {function.status}; delete it once it is active or failed."
+        )
+
+
 @transaction.atomic
 def function_update_code(*, function: Function, archive: bytes) -> Function:
     """Replace a function's code with ``archive`` (a ZIP) and redeploy it.
@@ -314,12 +325,7 @@ def function_delete(*, function: Function) -> Function:
     DELETE again retries).
     """
     function = Function.objects.select_for_update().get(pk=function.pk)
-    if function.status in (FunctionStatus.DELETING, FunctionStatus.DELETED):
-        raise Conflict(f"Function {function.public_id} is already {function.status}.")
-    if function.status in (FunctionStatus.CREATED, FunctionStatus.DEPLOYING):
-        raise Conflict(
-            f"Function {function.public_id} is still {function.status}; delete it once it is active or failed."
-        )
+    function_ensure_deletable(function=function)
     resource = function.resource
     if resource is not None and resource.status not in (ResourceStatus.DELETING, ResourceStatus.DELETED):
         try:

@@ -63,7 +63,7 @@ NAME_MESSAGE = (
 def validate_name(value: str) -> None:
     """1-64 lowercase letters, digits and hyphens, starting and ending with a letter or digit (a DNS label)."""
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise ValidationError(NAME_MESSAGE, code="invalid")
+        raise ValidationError(NAME_MESSAGE, code="invalid_name")
 
 
 def validate_runtime(value: str) -> None:
@@ -94,13 +94,13 @@ def validate_handler(handler: str, runtime: str) -> None:
         raise ValidationError(
             f"{_quoted(handler)} is not a valid handler for {kind.name}: expected {kind.handler_format}, "
             f"e.g. '{kind.handler_example}'.",
-            code="invalid",
+            code="invalid_handler",
         )
 
 
 def _validate_int_range(value, low: int, high: int, unit: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"Ensure this value is an integer from {low} to {high} ({unit}).", code="invalid")
+        raise ValidationError(f"Ensure this value is an integer from {low} to {high} ({unit}).", code="out_of_range")
 
 
 validate_memory_mb = validate_function_memory_mb
@@ -114,26 +114,26 @@ def validate_timeout_s(value: int) -> None:
 def validate_tags(value) -> None:
     """A list of at most 50 distinct tags, each 1-64 letters, digits or ``_ . : / = + @ -``, starting alphanumeric."""
     if not isinstance(value, list):
-        raise ValidationError("Tags must be a JSON list of strings.", code="invalid")
+        raise ValidationError("Tags must be a JSON list of strings.", code="invalid_tags")
     if len(value) > MAX_TAGS:
         raise ValidationError(f"At most {MAX_TAGS} tags are allowed.", code="max_length")
     for tag in value:
         if not isinstance(tag, str):
-            raise ValidationError("Each tag must be a string.", code="invalid")
+            raise ValidationError("Each tag must be a string.", code="invalid_tags")
         if not TAG.fullmatch(tag):
             raise ValidationError(
                 f"Tag {_quoted(tag)} is invalid: tags are 1-{MAX_TAG_LENGTH} letters, digits or _ . : / = + @ -, "
                 "starting with a letter or digit.",
-                code="invalid",
+                code="invalid_tags",
             )
     if len(set(value)) != len(value):
-        raise ValidationError("Tags must not repeat.", code="invalid")
+        raise ValidationError("Tags must not repeat.", code="invalid_tags")
 
 
 def validate_tag(value: str) -> None:
     """One tag (as the list filter takes it)."""
     if not TAG.fullmatch(value):
-        raise ValidationError(f"Tag {_quoted(value)} is invalid.", code="invalid")
+        raise ValidationError(f"Tag {_quoted(value)} is invalid.", code="invalid_tag")
 
 
 def validate_code_sha256(value: str) -> None:
@@ -149,7 +149,7 @@ def validate_environment_name(name) -> None:
         raise ValidationError(
             f"{shown} is not a valid variable name: use at most {MAX_ENV_NAME} letters, digits and underscores, "
             "not starting with a digit.",
-            code="invalid",
+            code="invalid_environment",
         )
     if name in RESERVED_ENV_NAMES:
         raise ValidationError(f"{name} is reserved: the platform sets it for every function.", code="reserved")
@@ -161,18 +161,22 @@ def validate_environment(value) -> None:
     Messages name variables, never show their values.
     """
     if not isinstance(value, dict):
-        raise ValidationError("Environment must be a JSON object of variable names to string values.", code="invalid")
+        raise ValidationError(
+            "Environment must be a JSON object of variable names to string values.", code="invalid_environment"
+        )
     size = 0
     for name, variable in value.items():
         validate_environment_name(name)
         if not isinstance(variable, str):
-            raise ValidationError(f"The value of {name} must be a string.", code="invalid")
+            raise ValidationError(f"The value of {name} must be a string.", code="invalid_environment")
         if "\x00" in variable:
-            raise ValidationError(f"The value of {name} must not contain NUL characters.", code="invalid")
+            raise ValidationError(f"The value of {name} must not contain NUL characters.", code="invalid_environment")
         try:
             size += len(name) + len(variable.encode("utf-8"))
         except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not text PostgreSQL can store
-            raise ValidationError(f"The value of {name} must be valid Unicode text.", code="invalid") from None
+            raise ValidationError(
+                f"The value of {name} must be valid Unicode text.", code="invalid_environment"
+            ) from None
     if size > MAX_ENV_BYTES:
         raise ValidationError(
             f"Environment variables may take at most {MAX_ENV_BYTES} bytes in all (names and values, UTF-8).",
@@ -185,7 +189,7 @@ def validate_environment_patch(value) -> None:
     if not isinstance(value, dict):
         raise ValidationError(
             "Environment must be a JSON object of variable names to string values (or null to remove one).",
-            code="invalid",
+            code="invalid_environment",
         )
     for name in value:
         validate_environment_name(name)

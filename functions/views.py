@@ -1,30 +1,247 @@
-"""Functions pages outside /v1 (namespace ``functions``): the dashboard's list, and the code download behind a
-signed, expiring link (no bearer token)."""
+"""Dashboard pages of functions (namespace ``functions``): the list, a function's page, and its writes; and the
+code download behind a signed, expiring link (no bearer token).
+
+Every write goes through ``functions.services`` (the API's services) and is audited as the API audits
+it; every form is written once however often it is sent (``elbia.pages.write_once``). The function's
+page shows its usage this month from ``billing.selectors``: a page may read the selectors of the app
+that bills it (models and services keep the one direction billing → functions → resources).
+"""
 
 from io import BytesIO
 
 from django.http import FileResponse, Http404, HttpResponse
-from django.views.decorators.http import require_safe
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
 
+from billing.periods import current_month
+from billing.selectors import function_usage_for_month
+from elbia.audit.selectors import audit_trail
+from elbia.audit.services import audit_record
+from elbia.errors import Conflict
+from elbia.forms import ConfirmForm, OnceForm
 from elbia.links import LinkExpired, LinkInvalid
-from elbia.pages import dashboard_page, list_page
+from elbia.pages import (
+    TIMELINE_EVENTS,
+    Milestone,
+    action_post,
+    dashboard_page,
+    form_page,
+    list_page,
+    live_context,
+    owned_or_404,
+    timeline,
+)
 from functions.code import CodeUnavailable, code_read
 from functions.filtersets import FunctionFilterSet
+from functions.forms import FunctionCreateForm, FunctionEditForm
 from functions.links import function_code_from_token
-from functions.models import Function, FunctionStatus
+from functions.models import TRANSIENT_STATUSES, Function, FunctionStatus
+from functions.runtimes import RUNTIMES
 from functions.selectors import function_list
+from functions.services import (
+    function_create,
+    function_delete,
+    function_ensure_deletable,
+    function_retry_deploy,
+    function_update,
+)
+
+#: A function's lifecycle as its timeline shows it.
+LIFECYCLE = (
+    Milestone("created_at", "Created"),
+    Milestone("deployment_started", "Deployment started"),
+    Milestone("deployed_at", "Deployed", "done"),
+    Milestone("failed_at", "Failed", "failed"),
+    Milestone("deprecated_at", "Deprecated"),
+    Milestone("deleted_at", "Deleted", "done"),
+)
+#: The sections of a function's page after its status, in order; each is a template reading the page's context.
+#: The function's code (its upload) and a "Test" panel (invoke, the last invocations) join them as
+#: further sections, after the configuration, with the context they need added in ``function_detail_page``.
+SECTIONS = ("functions/_configuration.html", "functions/_usage.html")
+CONFIGURATION = ("handler", "memory_mb", "timeout_s", "tags")
+CREATE_FIELDS = ("name", "runtime", "region", *CONFIGURATION, "environment")
+
+
+def _function(request, public_id: str) -> Function:
+    """One of the account's functions with its resource; anyone else's is a 404."""
+    return owned_or_404(function_list(account=request.account).select_related("resource"), public_id)
+
+
+def _detail_url(function: Function) -> str:
+    return reverse("functions:detail", args=[function.public_id])
+
+
+def _form_context(title: str, submit_label: str, function: Function | None = None) -> dict:
+    """What ``form_page.html`` shows around a function form: the way back and the button."""
+    crumbs = [("Functions", reverse("functions:list"))]
+    if function is not None:
+        crumbs.append((function.name, _detail_url(function)))
+    return {
+        "section": "functions",
+        "title": title,
+        "breadcrumbs": crumbs,
+        "submit_label": submit_label,
+        "back_url": crumbs[-1][1],
+    }
+
+
+def _lifecycle_context(request, function: Function) -> dict:
+    """The live block: status, what can be done now, and the timeline (two queries with the function's)."""
+    events = audit_trail(account=request.account, object_id=function.public_id, limit=TIMELINE_EVENTS)
+    status_url = reverse("functions:lifecycle", args=[function.public_id])
+    return {
+        "function": function,
+        "object": function,
+        "timeline": timeline(function, LIFECYCLE, events),
+        "action_form": OnceForm(),
+        **live_context(function, transient=TRANSIENT_STATUSES, status_url=status_url),
+    }
 
 
 @dashboard_page
+@require_safe
 def function_list_page(request):
     """The account's functions, filtered by status, runtime, region and tag, 50 per page."""
     return list_page(
         request,
         filterset_class=FunctionFilterSet,
+        transient=TRANSIENT_STATUSES,
         queryset=function_list(account=request.account),
         template="functions/list.html",
         section="functions",
     )
+
+
+@dashboard_page
+@require_safe
+def function_detail_page(request, public_id: str):
+    """A function: its configuration (environment variable names, never values), lifecycle and usage this month."""
+    function = _function(request, public_id)
+    context = {
+        "section": "functions",
+        "sections": SECTIONS,
+        "runtime": RUNTIMES.get(function.runtime),
+        "environment_names": sorted(function.environment),  # names only: values are write-only
+        "usage": function_usage_for_month(function=function, month=current_month()),
+        **_lifecycle_context(request, function),
+    }
+    return render(request, "functions/detail.html", context)
+
+
+@dashboard_page
+@require_safe
+def function_lifecycle_fragment(request, public_id: str):
+    """The function page's live block alone, which the page asks for while the status is transient."""
+    function = owned_or_404(function_list(account=request.account), public_id)
+    return render(request, "functions/_lifecycle.html", _lifecycle_context(request, function))
+
+
+@dashboard_page
+def function_create_page(request):
+    """Create a function: name, runtime, handler, memory, timeout, region, tags and environment."""
+    form = FunctionCreateForm(request.POST or None)
+
+    def write(data: dict) -> str:
+        function = function_create(account=request.account, **{name: data[name] for name in CREATE_FIELDS})
+        audit_record(action="function.create", request=request, obj=function, changed_fields=form.filled_fields())
+        return _detail_url(function)
+
+    return form_page(
+        request,
+        form,
+        template="form_page.html",
+        context=_form_context("New function", "Create function"),
+        write=write,
+        fallback=reverse("functions:list"),
+    )
+
+
+@dashboard_page
+def function_edit_page(request, public_id: str):
+    """Change a function's configuration (it redeploys), its tags, or its environment variables."""
+    function = _function(request, public_id)
+    initial = {name: getattr(function, name) for name in CONFIGURATION}
+    form = FunctionEditForm(request.POST or None, initial=initial, variables=function.environment)
+
+    def write(data: dict) -> str:
+        changes = {name: data[name] for name in CONFIGURATION if name in form.changed_fields()}
+        patch = form.environment_patch()
+        if patch:
+            changes["environment"] = patch
+        if changes:
+            function_update(function=function, **changes)
+            audit_record(action="function.update", request=request, obj=function, changed_fields=list(changes))
+        return _detail_url(function)
+
+    return form_page(
+        request,
+        form,
+        template="functions/edit.html",
+        context={**_form_context("Edit configuration", "Save and deploy", function), "function": function},
+        write=write,
+        fallback=_detail_url(function),
+    )
+
+
+@dashboard_page
+def function_deprecate_page(request, public_id: str):
+    """Deprecate an active function after confirmation (``function_update(status="deprecated")``)."""
+    function = _function(request, public_id)
+
+    def write(data: dict) -> str:
+        function_update(function=function, status="deprecated")
+        audit_record(action="function.update", request=request, obj=function, changed_fields=["status"])
+        return _detail_url(function)
+
+    return form_page(
+        request,
+        ConfirmForm(request.POST or None),
+        template="functions/deprecate.html",
+        context={**_form_context("Deprecate", "Deprecate", function), "function": function},
+        write=write,
+        fallback=_detail_url(function),
+    )
+
+
+@dashboard_page
+def function_delete_page(request, public_id: str):
+    """Delete a function and its compute after confirmation, or say why it cannot be deleted now."""
+    function = _function(request, public_id)
+    try:
+        function_ensure_deletable(function=function)
+        refusal = ""
+    except Conflict as exc:
+        refusal = str(exc)
+
+    def write(data: dict) -> str:
+        function_delete(function=function)
+        audit_record(action="function.delete", request=request, obj=function)
+        return _detail_url(function)
+
+    return form_page(
+        request,
+        ConfirmForm(request.POST or None),
+        template="functions/delete.html",
+        context={**_form_context("Delete", "Delete", function), "function": function, "refusal": refusal},
+        write=write,
+        fallback=_detail_url(function),
+    )
+
+
+@dashboard_page
+@require_POST
+def function_retry(request, public_id: str):
+    """Deploy a failed function again, unchanged (``function_retry_deploy``)."""
+    function = _function(request, public_id)
+
+    def write() -> str:
+        function_retry_deploy(function=function)
+        audit_record(action="function.retry_deploy", request=request, obj=function, changed_fields=["status"])
+        return _detail_url(function)
+
+    return action_post(request, write, back=_detail_url(function))
 
 
 @require_safe

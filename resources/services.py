@@ -265,15 +265,11 @@ def resource_update(*, resource: Resource, name: str = _UNSET, tags: dict | None
     return resource
 
 
-@transaction.atomic
-def resource_delete(*, resource: Resource, by_function: bool = False) -> Resource:
-    """Start tearing a resource down (``deleting``) and queue the work; 409 when it cannot be deleted now.
+def resource_ensure_deletable(*, resource: Resource, by_function: bool = False) -> None:
+    """Raise ``Conflict`` saying why ``resource`` cannot be deleted now (``resource_delete``'s rules).
 
-    Only ``active`` and ``failed`` resources can be deleted; a VPC only once no
-    live resource uses it; a function's resource only through its function
-    (``by_function=True``, what the functions app passes).
+    The dashboard asks before it offers to delete; ``resource_delete`` asks again under the row lock.
     """
-    resource = Resource.objects.select_for_update().get(pk=resource.pk)
     if resource.status in (ResourceStatus.DELETING, ResourceStatus.DELETED):
         raise Conflict(f"Resource {resource.public_id} is already {resource.status}.")
     if resource.status not in (ResourceStatus.ACTIVE, ResourceStatus.FAILED):
@@ -286,6 +282,18 @@ def resource_delete(*, resource: Resource, by_function: bool = False) -> Resourc
         members = resource.members.filter(status__in=LIVE_STATUSES).count()
         if members:
             raise Conflict(f"VPC {resource.public_id} is still used by {members} live resource(s).")
+
+
+@transaction.atomic
+def resource_delete(*, resource: Resource, by_function: bool = False) -> Resource:
+    """Start tearing a resource down (``deleting``) and queue the work; 409 when it cannot be deleted now.
+
+    Only ``active`` and ``failed`` resources can be deleted; a VPC only once no
+    live resource uses it; a function's resource only through its function
+    (``by_function=True``, what the functions app passes).
+    """
+    resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    resource_ensure_deletable(resource=resource, by_function=by_function)
     resource.status = ResourceStatus.DELETING
     resource.deleting_started_at = timezone.now()
     resource.failure_reason = ""

@@ -33,7 +33,7 @@ def validate_function_memory_mb(value: int) -> None:
     """Memory of a function's compute in MB, 128 to 10240 (AWS Lambda's range)."""
     low, high = FUNCTION_MEMORY_MB
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"Ensure this value is an integer from {low} to {high} (MB).", code="invalid")
+        raise ValidationError(f"Ensure this value is an integer from {low} to {high} (MB).", code="out_of_range")
 
 
 def _printable(value: str) -> bool:
@@ -47,7 +47,7 @@ def validate_tags(value) -> None:
     every tag can be filtered on as ``tags.<key>``.
     """
     if not isinstance(value, dict):
-        raise ValidationError("Tags must be a JSON object of string keys to string values.", code="invalid")
+        raise ValidationError("Tags must be a JSON object of string keys to string values.", code="invalid_tags")
     if len(value) > MAX_TAGS:
         raise ValidationError(f"At most {MAX_TAGS} tags are allowed.", code="max_length")
     for key, tag_value in value.items():
@@ -55,20 +55,20 @@ def validate_tags(value) -> None:
             raise ValidationError(
                 f"Tag key {str(key)[:40]!r} is invalid: start with a letter, then up to 63 letters, digits "
                 "or _ . : / -.",
-                code="invalid",
+                code="invalid_tags",
             )
         if not isinstance(tag_value, str):
-            raise ValidationError(f"The value of tag {key!r} must be a string.", code="invalid")
+            raise ValidationError(f"The value of tag {key!r} must be a string.", code="invalid_tags")
         if len(tag_value) > MAX_TAG_VALUE or not _printable(tag_value):
             raise ValidationError(
-                f"The value of tag {key!r} must be at most {MAX_TAG_VALUE} printable characters.", code="invalid"
+                f"The value of tag {key!r} must be at most {MAX_TAG_VALUE} printable characters.", code="invalid_tags"
             )
 
 
 def validate_resource_name(value: str) -> None:
     """A compute or function resource name: printable text (no control characters)."""
     if not _printable(value):
-        raise ValidationError("Names may not contain control characters.", code="invalid")
+        raise ValidationError("Names may not contain control characters.", code="invalid_name")
 
 
 def validate_vpc_name(value: str) -> None:
@@ -77,7 +77,7 @@ def validate_vpc_name(value: str) -> None:
         raise ValidationError(
             "VPC names are 1-64 letters, digits, '.', '_' or '-', start and end with a letter or digit, "
             "and do not look like a resource ID.",
-            code="invalid",
+            code="invalid_name",
         )
 
 

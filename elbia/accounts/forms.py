@@ -1,7 +1,5 @@
 """Dashboard forms: sign-in (rate limited), sign-up and API token generation (list filters are the apps' FilterSets)."""
 
-import uuid
-
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -15,6 +13,7 @@ from elbia.accounts.services import sign_in_address_record
 from elbia.accounts.throttling import sign_in_allowed, sign_in_succeeded
 from elbia.api.throttling import client_ip
 from elbia.audit.services import audit_record
+from elbia.forms import OnceForm
 
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait a few minutes and try again."
 
@@ -114,8 +113,8 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class TokenCreateForm(forms.Form):
-    """Name a new API token and choose its scopes (one checkbox per scope)."""
+class TokenCreateForm(OnceForm):
+    """Name a new API token and choose its scopes (one checkbox per scope); submitting it twice issues one token."""
 
     name = forms.CharField(
         max_length=100,
@@ -127,20 +126,6 @@ class TokenCreateForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one scope."},
     )
-    # A one-time id per rendered form: submitting the same form twice issues one token, not two.
-    form_id = forms.UUIDField(
-        widget=forms.HiddenInput,
-        error_messages={
-            "required": "This form has expired. Please submit it again.",
-            "invalid": "This form has expired. Please submit it again.",
-        },
-    )
-
-    def fresh_form_id(self) -> str:
-        """The id to render: the one submitted while it is valid (still unused), else a new one."""
-        if self.is_bound and "form_id" not in self.errors:
-            return str(self.cleaned_data["form_id"])
-        return str(uuid.uuid4())
 
     def scope_options(self) -> list[dict]:
         """Each scope with its one-line explanation and whether it is ticked, for the template."""

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.periods import current_month
 from billing.selectors import PriceMissing, usage_for_month
-from elbia import cache
 from elbia.accounts.forms import LoginForm, SignupForm, TokenCreateForm
 from elbia.accounts.models import TokenEnd
 from elbia.accounts.selectors import api_token_list
@@ -39,13 +38,13 @@ from elbia.accounts.throttling import attempt_count
 from elbia.api.throttling import client_ip
 from elbia.audit.services import audit_record
 from elbia.lifecycle import count_live
-from elbia.pages import add_service_errors, dashboard_page, paginate
+from elbia.pages import add_service_errors, dashboard_page, form_claim, form_release, paginate
 from functions.selectors import function_list
 from resources.selectors import resource_list
 
 SIGNUP_WINDOW = 3600
-# How long a generated token form's id is remembered, so a resubmitted form issues no second token.
-TOKEN_FORM_TTL = 24 * 3600
+# How many of the newest resources and functions the overview links to.
+RECENT = 5
 # The request a new token's "Try it" command makes: the first that one of its scopes allows.
 TRY_PATHS = {"resources:read": "/v1/resources", "functions:read": "/v1/functions", "billing:read": "/v1/usage"}
 
@@ -142,7 +141,7 @@ def signup(request):
 
 @dashboard_page
 def home(request):
-    """What the account runs, at a glance, and how to reach the API."""
+    """What the account runs, at a glance (its newest resources and functions linked), and how to reach the API."""
     resources = count_live(resource_list(account=request.account))
     functions = count_live(function_list(account=request.account))
     usable = Q(revoked_at__isnull=True, expires_at__gt=timezone.now())
@@ -152,10 +151,15 @@ def home(request):
         usage = usage_for_month(account=request.account, month=month)
     except PriceMissing:
         usage = None
+    live_resources = resource_list(account=request.account).exclude(status="deleted").select_related("function")
     context = {
         "section": "home",
         "resources": resources,
         "functions": functions,
+        "recent_resources": live_resources.order_by("-created_at", "-id")[:RECENT],
+        "recent_functions": function_list(account=request.account)
+        .exclude(status="deleted")
+        .order_by("-created_at", "-id")[:RECENT],
         "tokens": tokens,
         "month": month,
         "usage": usage,
@@ -198,8 +202,7 @@ def token_create(request):
     context["form"] = form
     if not form.is_valid():
         return render(request, "accounts/token_new.html", context, status=400)
-    once_key = f"token-form:{request.user.pk}:{form.cleaned_data['form_id']}"
-    if not cache.add(once_key, 1, timeout=TOKEN_FORM_TTL):  # degraded to this process while Redis is down
+    if not form_claim(request, form):
         messages.warning(
             request,
             "That form was already submitted and its token generated; a token's secret is shown only once. "
@@ -209,7 +212,7 @@ def token_create(request):
     try:
         issued = token_issue(user=request.user, scopes=form.cleaned_data["scopes"], name=form.cleaned_data["name"])
     except ValidationError as exc:
-        cache.delete(once_key)
+        form_release(request, form)
         add_service_errors(form, exc)
         return render(request, "accounts/token_new.html", context, status=400)
     audit_record(action="apitoken.create", request=request, obj=issued.api_token, changed_fields=["name", "scopes"])

@@ -26,9 +26,9 @@ def test_home_counts_only_the_accounts_objects(
     expired = issue_token(user, scopes=["resources:read"]).api_token
     ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     issue_token(other_user, scopes=["resources:read"])
-    # session, user, account, one aggregate each for resources, functions and tokens,
-    # then this month's usage: price book, executions, compute resources
-    with django_assert_num_queries(9):
+    # session, user, account, one aggregate each for resources, functions and tokens, the newest
+    # resources and functions, then this month's usage: price book, executions, compute resources
+    with django_assert_num_queries(11):
         page = signed_in.get("/").content.decode()
     stats = re.findall(r'stat-value">(\d+)</span>\s*<span class="stat-detail">(\d+) active', page)
     # live resources (each function brings its backing resource), functions, the user's tokens
