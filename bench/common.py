@@ -85,6 +85,7 @@ RESOURCE_COLUMNS = (
     "last_execution",
     "lifecycle_task_id",
     "requeue_count",
+    "provider_id",
 )
 EVENT_COLUMNS = "account_id, function_id, event_id, timestamp, duration_ms, memory_mb, received_at"
 
@@ -225,6 +226,7 @@ def _resource_row(public_id, account_id, kind, name, region, instance_type, vpc_
         "last_execution": None,
         "lifecycle_task_id": "",
         "requeue_count": 0,
+        "provider_id": "",
         **extra,
     }
     return tuple(values[column] for column in RESOURCE_COLUMNS)

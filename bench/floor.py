@@ -35,7 +35,7 @@ COLUMNS = (
     "id", "public_id", "account_id", "type", "name", "region", "instance_type", "vpc_id", "cidr_block",
     "memory_mb", "tags", "status", "failure_reason", "created_at", "updated_at", "provisioning_started_at",
     "provisioned_at", "failed_at", "deleting_started_at", "deleted_at", "last_execution", "lifecycle_task_id",
-    "requeue_count",
+    "requeue_count", "provider_id",
 )  # fmt: skip
 WIDTH = len(COLUMNS)
 SELECT_WITH_VPC = (
@@ -120,6 +120,7 @@ def _represent(row, vpc_row=None, *, expand_vpc: bool = False) -> dict:
         "provisioned_at": _time(r["provisioned_at"]),
         "last_execution": _time(r["last_execution"]),
         "failure_reason": r["failure_reason"] or None,
+        "provider_id": r["provider_id"] or None,
     }
 
 
@@ -207,7 +208,7 @@ def _create(request):
         for attempt in range(5):  # as the product: a public id drawn again on a (rare) collision, in a savepoint
             public_id = f"RES_{secrets.randbelow(10**10):010d}"
             row = (None, public_id, account_id, "compute", "", region, instance_type, vpc[0], "", None, tags,
-                   "pending", "", now, now, now, None, None, None, None, None, "", 0)  # fmt: skip
+                   "pending", "", now, now, now, None, None, None, None, None, "", 0, "")  # fmt: skip
             try:
                 with transaction.atomic():
                     cursor.execute(
@@ -357,6 +358,7 @@ FUNCTION_COLUMNS = (
     "id", "public_id", "account_id", "resource_id", "name", "runtime", "handler", "memory_mb", "timeout_s", "region",
     "tags", "environment", "status", "failure_reason", "created_at", "updated_at", "deployment_started",
     "deployed_at", "failed_at", "deprecated_at", "deleted_at", "last_executed", "lifecycle_task_id", "requeue_count",
+    "provider_id",
 )  # fmt: skip
 SELECT_FUNCTIONS = (
     "SELECT "
@@ -421,6 +423,7 @@ def functions(request):
                 "tags": json.loads(f["tags"]) if isinstance(f["tags"], str) else f["tags"],
                 "environment": sorted(environment),
                 "resource": row[len(FUNCTION_COLUMNS) + 1] if f["resource_id"] is not None else None,
+                "provider_id": f["provider_id"] or None,
                 "created_at": _time(f["created_at"]),
                 "deployment_started": _time(f["deployment_started"]),
                 "deployed_at": _time(f["deployed_at"]),

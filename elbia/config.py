@@ -1,5 +1,6 @@
 """Parsers for configuration values; each raises ``ValueError`` with a readable reason."""
 
+import re
 from dataclasses import dataclass
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -60,6 +61,32 @@ def parse_fernet_keys(text: str) -> list[str]:
                 '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
             )
     return keys
+
+
+AMI_ID = re.compile(r"ami-[0-9a-f]{8,17}")
+REGION_CODE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+def parse_ami_map(text: str) -> dict[str, str]:
+    """Parse the machine image per region: ``ami-0abc...`` (every region) or ``us-east-1=ami-0abc,eu-west-1=ami-0def``.
+
+    The answer maps region codes to AMI ids; ``"*"`` holds the image of every region not named.
+    """
+    images: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        region, _, image = item.rpartition("=")
+        region = region.strip() or "*"
+        image = image.strip()
+        if not AMI_ID.fullmatch(image):
+            raise ValueError(f"{image!r} is not an AMI id (ami- and 8 to 17 hex digits)")
+        if region != "*" and not REGION_CODE.fullmatch(region):
+            raise ValueError(f"{region!r} is not a region code (e.g. us-east-1)")
+        if region in images:
+            raise ValueError(f"{region} is given twice")
+        images[region] = image
+    if not images:
+        raise ValueError("expected ami-... or region=ami-...,region=ami-...")
+    return images
 
 
 def parse_url(text: str, *, schemes: tuple[str, ...]) -> str:

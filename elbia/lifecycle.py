@@ -9,9 +9,13 @@ set of :class:`Step` s, each done by one Celery task taking the row's id:
    (``lifecycle_task_id``). A duplicate message, or the same task run twice, finds the step owned or
    already done and does nothing.
 2. **work**: the provider call, outside any lock, so reads and PATCHes never wait for a slow cloud.
-   A :class:`NotReady` (something the step needs is still on its way) retries shortly, keeping the
-   claim; a ``TransientProviderError`` retries with exponential backoff, then gives up; a
-   ``ProviderError`` fails the row with the provider's reason.
+   A :class:`NotReady` (something the step needs is still on its way, or work the provider started is
+   not finished: an instance booting) looks again later, keeping the claim: after ``poll_interval``,
+   doubling on each look up to ``ELBIA_POLL_MAX`` (a Celery countdown, so no worker waits meanwhile),
+   and fails the row once it has waited ``ELBIA_STUCK_AFTER`` seconds in all; a
+   ``TransientProviderError`` retries with exponential backoff, then gives up; a ``ProviderError``
+   fails the row with the provider's reason. Whatever the outcome, a ``provider_id`` the provider set on
+   the row (the id of what it created) is saved, so the next look and every later call use it.
 3. **complete**: under the lock again, only if this message still owns the step (the reaper may have
    handed it to another message meanwhile): the step's done status and time.
 
@@ -48,7 +52,7 @@ from django.utils import timezone
 from elbia.api.ids import PublicIdModel
 from elbia.models import OutboxMessage
 from elbia.outbox import enqueue
-from elbia.providers import ProviderError, TransientProviderError
+from elbia.providers import NotReady, ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +73,11 @@ class LifecycleModel(PublicIdModel):
     # and how often the reaper has requeued it.
     lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
     requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
+    # The provider's own id of what it created (an instance id, a VPC id, a function ARN), and when the
+    # drift check last found it changed or gone outside Elbia. The column's own default lets bulk loads
+    # (COPY) leave it out.
+    provider_id = models.CharField(max_length=255, blank=True, default="", db_default="", editable=False)
+    drifted_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The owner's last sign of life (or when its retry is due): the reaper takes a silent claim over.
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -87,10 +96,6 @@ class Step:
     done_at: str
 
 
-class NotReady(Exception):
-    """Something the step depends on is still on its way (a VPC, a function's resource): retry shortly."""
-
-
 class StepFailed(Exception):
     """The step cannot be done, for a reason shown to the customer (raised by a claim check or the work)."""
 
@@ -106,9 +111,11 @@ def backoff(retries: int) -> float:
     return min(settings.ELBIA_RETRY_BACKOFF * 2**retries, settings.ELBIA_RETRY_BACKOFF_MAX)
 
 
-def poll_interval() -> float:
-    """Seconds before looking again at something still on its way (about one provider step)."""
-    return max(settings.ELBIA_PROVISION_DELAY, MIN_POLL_SECONDS)
+def poll_interval(looks: int = 0) -> float:
+    """Seconds before looking again at something still on its way: about one provider step at first,
+    doubling with each look already made (``looks``), capped at ELBIA_POLL_MAX."""
+    first = max(settings.ELBIA_PROVISION_DELAY, MIN_POLL_SECONDS)
+    return min(first * 2 ** min(looks, 16), max(settings.ELBIA_POLL_MAX, first))
 
 
 #: Checked under the row lock before a step is claimed: raise NotReady to wait, StepFailed to fail the row.
@@ -233,26 +240,45 @@ class Lifecycle:
         logger.info("%s %s: %s done, now %s", self.noun, obj.public_id, step.name, step.done)
         return True
 
-    def run(self, task: Task, pk: int, step: Step, work: Callable[[models.Model], None]) -> str:
-        """Claim, work, complete: the body of every lifecycle task. Returns what happened, for logs and tests."""
+    def run(self, task: Task, pk: int, step: Step, work: Callable[[models.Model], None], *, looks: int = 0) -> str:
+        """Claim, work, complete: the body of every lifecycle task. Returns what happened, for logs and tests.
+
+        ``looks`` is how many times this message already looked at work still on its way (the task's
+        ``looks`` argument, which each :class:`NotReady` retry increments): it spaces the next look, and
+        keeps those retries out of the count of transient errors, which has a budget of its own.
+        """
         task_id = task.request.id or f"local-{uuid.uuid4()}"
+        failures = task.request.retries - looks
         try:
             obj = self.claim(pk, step, task_id)
             if obj is None:
                 return "nothing to do"
-            with self.heartbeat(pk, task_id):
-                work(obj)
+            provider_id = obj.provider_id
+            try:
+                with self.heartbeat(pk, task_id):
+                    work(obj)
+            finally:
+                if obj.provider_id != provider_id:
+                    self.model._default_manager.filter(pk=pk).update(provider_id=obj.provider_id)
         except NotReady:
-            self.touch(pk, task_id, until=poll_interval())
-            raise task.retry(countdown=poll_interval(), max_retries=None) from None
+            waited = sum(poll_interval(look) for look in range(looks + 1))
+            if waited > settings.ELBIA_STUCK_AFTER:
+                self.record_failure(
+                    pk, step, task_id, f"The {step.name} was still not done after {waited:.0f} seconds."
+                )
+                return "failed"
+            countdown = poll_interval(looks)
+            self.touch(pk, task_id, until=countdown)
+            again = {**(task.request.kwargs or {}), "looks": looks + 1}
+            raise task.retry(kwargs=again, countdown=countdown, max_retries=None) from None
         except (ProviderError, StepFailed) as error:
             self.record_failure(pk, step, task_id, str(error) or f"The provider refused the {step.name}.")
             return "failed"
         except TransientProviderError as error:
-            if task.request.retries >= settings.ELBIA_PROVIDER_MAX_RETRIES:
+            if failures >= settings.ELBIA_PROVIDER_MAX_RETRIES:
                 raise  # on_failure records it
             logger.info("%s %s: transient error during %s, retrying: %s", self.noun, obj.public_id, step.name, error)
-            countdown = backoff(task.request.retries)
+            countdown = backoff(failures)
             self.touch(pk, task_id, until=countdown)
             raise task.retry(exc=error, countdown=countdown, max_retries=None) from None
         return "done" if self.complete(pk, step, task_id) else "superseded"
@@ -311,6 +337,10 @@ class LifecycleTask(Task):
 
     acks_late = True
     reject_on_worker_lost = True
+    # Celery's own cap (3 retries by default) would end a task that looked a few times at work on its way;
+    # ``Lifecycle.run`` keeps both budgets itself: ELBIA_PROVIDER_MAX_RETRIES transient errors, and looks
+    # until ELBIA_STUCK_AFTER seconds have gone by.
+    max_retries = None
     lifecycle: Lifecycle
     step_name = ""
 

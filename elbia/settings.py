@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from elbia.config import (
     code_storage,
     parse_allowed_hosts,
+    parse_ami_map,
     parse_count,
     parse_fernet_keys,
     parse_rate,
@@ -123,6 +124,16 @@ ELBIA_RETRY_BACKOFF_MAX = _read("ELBIA_RETRY_BACKOFF_MAX", parse_seconds, 60.0)
 # sent messages are deleted after ELBIA_OUTBOX_RETENTION.
 ELBIA_OUTBOX_RELAY_INTERVAL = _read("ELBIA_OUTBOX_RELAY_INTERVAL", parse_seconds, 1.0)
 ELBIA_OUTBOX_RETENTION = _read("ELBIA_OUTBOX_RETENTION", parse_seconds, 24 * 3600.0)
+# Work started at the provider (an instance booting, a Lambda update) is looked at again after this many
+# seconds, doubling on each look up to ELBIA_POLL_MAX (a Celery countdown: no worker waits meanwhile).
+ELBIA_POLL_MAX = _read("ELBIA_POLL_MAX", parse_seconds, 30.0)
+# ELBIA_PROVIDER=aws (docs/providers.md): credentials come from the standard AWS variables (or an instance
+# role); ELBIA_AWS_ENDPOINT_URL points boto3 at an AWS-compatible endpoint (e.g. moto_server); the machine
+# image of compute instances per region; the execution role of Lambda functions. The aws provider checks at
+# start that what it needs is there.
+ELBIA_AWS_ENDPOINT_URL = env.str("ELBIA_AWS_ENDPOINT_URL", default="") or None
+ELBIA_AWS_AMI = _read("ELBIA_AWS_AMI", parse_ami_map, {})
+ELBIA_AWS_LAMBDA_ROLE_ARN = env.str("ELBIA_AWS_LAMBDA_ROLE_ARN", default="")
 # Lifetime of API access tokens (the refresh token renews them).
 ELBIA_TOKEN_DAYS = _read("ELBIA_TOKEN_DAYS", int, 30)
 # Lifetime of a signed invoice PDF link.
@@ -136,9 +147,8 @@ ELBIA_INVOICE_DUE_DAYS = _read("ELBIA_INVOICE_DUE_DAYS", parse_count, 30)
 # Lifetime of a signed function code download link.
 ELBIA_CODE_LINK_SECONDS = _read("ELBIA_CODE_LINK_SECONDS", parse_seconds, 300.0)
 # Function code: an S3 bucket when set (credentials and region from the standard AWS variables), else the
-# local filesystem under MEDIA_ROOT/code. ELBIA_AWS_ENDPOINT_URL points boto3 at an AWS-compatible endpoint.
+# local filesystem under MEDIA_ROOT/code. ELBIA_AWS_ENDPOINT_URL (above) points boto3 at an AWS-compatible endpoint.
 ELBIA_CODE_BUCKET = env.str("ELBIA_CODE_BUCKET", default="")
-ELBIA_AWS_ENDPOINT_URL = env.str("ELBIA_AWS_ENDPOINT_URL", default="") or None
 # The local runtime (functions.runtime): the runner process listens on 127.0.0.1:ELBIA_RUNNER_PORT; its
 # execution environments live under ELBIA_RUNTIME_DIR, at most ELBIA_RUNTIME_MAX_ENVIRONMENTS at once, an idle
 # one is reaped after ELBIA_RUNTIME_IDLE_SECONDS. As root each environment runs as a user of its own, the
@@ -312,10 +322,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT * 0.9
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 if CELERY_BROKER_URL.startswith("redis"):
     # A message not acknowledged within the visibility timeout is redelivered (a dead worker's). A worker
-    # holds a retry's message unacknowledged through its countdown, then runs it: the timeout covers both,
+    # holds a retry's message (a backoff, or a look at work still on its way) unacknowledged through its
+    # countdown, then runs it: the timeout covers both,
     # so a live task is never delivered twice. Lifecycle steps recover sooner, through their heartbeat.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": round(CELERY_TASK_TIME_LIMIT + ELBIA_RETRY_BACKOFF_MAX + 60),
+        "visibility_timeout": round(CELERY_TASK_TIME_LIMIT + max(ELBIA_RETRY_BACKOFF_MAX, ELBIA_POLL_MAX) + 60),
         # Look for messages past their visibility timeout every 10 s (kombu's interval), not every 100 s.
         "unacked_restore_throttle": 1,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
@@ -345,6 +356,17 @@ CELERY_BEAT_SCHEDULE = {
     "purge-sent-outbox-messages": {
         "task": "elbia.tasks.purge_sent_outbox_messages",
         "schedule": crontab(minute=23),
+    },
+    # Drift: what the provider reports against the active rows (a no-op with the simulated provider).
+    "detect-resource-drift": {
+        "task": "resources.tasks.detect_resource_drift",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
+    "detect-function-drift": {
+        "task": "functions.tasks.detect_function_drift",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
     },
     "purge-expired-idempotency-records": {
         "task": "elbia.accounts.tasks.purge_expired_idempotency_records",

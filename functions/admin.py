@@ -8,7 +8,16 @@ hold the customer's secrets (only their names are). A failed deployment is retri
 
 from django.contrib import admin
 
-from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links, service_action
+from elbia.admin import (
+    AccountFilter,
+    DriftFilter,
+    ReadOnlyAdmin,
+    changelist_url,
+    choices_filter,
+    link,
+    links,
+    service_action,
+)
 from elbia.api.ids import public_id_pattern
 from functions.models import Function, FunctionStatus
 from functions.runtimes import RUNTIMES
@@ -21,23 +30,37 @@ from resources.models import Resource
 class FunctionAdmin(ReadOnlyAdmin):
     """Functions for staff: read-only, environment variables by name only; a failed deployment can be retried."""
 
-    list_display = ["public_id", "name", "runtime", "status", "region", "memory_mb", "account_link", "created_at"]
+    list_display = [
+        "public_id",
+        "name",
+        "runtime",
+        "status",
+        "drift",
+        "region",
+        "memory_mb",
+        "provider_id",
+        "account_link",
+        "created_at",
+    ]
     list_select_related = ["account"]
     list_filter = [
         "status",
         choices_filter("runtime", [(name, name) for name in RUNTIMES]),
         choices_filter("region", [(code, code) for code in REGIONS]),
         ("created_at", admin.DateFieldListFilter),
+        DriftFilter,
         AccountFilter,
     ]
     search_fields = ["name"]
     search_account_names = True
     search_help_text = (
-        "A function ID (FUNC_...) or its resource's ID (RES_...), exact; or part of a function's or an account's name."
+        "A function ID (FUNC_...), its resource's ID (RES_...) or its ARN (arn:aws:lambda:...), exact; or part of "
+        "a function's or an account's name."
     )
     exact_search = (
         (public_id_pattern(Function.PUBLIC_ID_PREFIX), "public_id"),
         (public_id_pattern(Resource.PUBLIC_ID_PREFIX), "resource__public_id"),
+        (r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+", "provider_id"),
     )
     ordering = ["-id"]
     sortable_by = ["public_id"]
@@ -47,6 +70,8 @@ class FunctionAdmin(ReadOnlyAdmin):
         "name",
         "status",
         "failure_reason",
+        "drifted_at",
+        "provider_id",
         "runtime",
         "handler",
         "memory_mb",
@@ -72,6 +97,11 @@ class FunctionAdmin(ReadOnlyAdmin):
         if lookup.split("__", 1)[0] == "environment":
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="drift", boolean=True)
+    def drift(self, function: Function) -> bool:
+        """Whether the drift check found its provider function gone."""
+        return function.drifted_at is not None
 
     @admin.display(description="account", ordering="account__name")
     def account_link(self, function: Function) -> str:

@@ -6,6 +6,8 @@ from django.db import models
 from elbia.accounts.models import Account, AccountScopedQuerySet
 from elbia.encryption import EncryptedValuesJSONField
 from elbia.lifecycle import LifecycleModel
+from functions.code import CodeUnavailable, code_read
+from functions.runtimes import RUNTIMES
 from functions.validators import (
     validate_code_sha256,
     validate_environment,
@@ -85,6 +87,16 @@ class Function(LifecycleModel):
             models.Index(
                 fields=["updated_at"], condition=models.Q(status__in=TRANSIENT_STATUSES), name="function_transient"
             ),
+            # The drift check pages through the active functions of one region by id.
+            models.Index(
+                fields=["region", "id"],
+                condition=models.Q(status=FunctionStatus.ACTIVE),
+                name="function_active_by_region",
+            ),
+            # Staff find a function by its ARN (an exact search in the admin).
+            models.Index(fields=["provider_id"], condition=~models.Q(provider_id=""), name="function_provider_id"),
+            # The admin's drift filter: the few rows the drift check found changed, newest first.
+            models.Index(fields=["-id"], condition=models.Q(drifted_at__isnull=False), name="function_drifted"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -106,6 +118,17 @@ class Function(LifecycleModel):
     def memory(self) -> str:
         """Memory as the API shows it, like a resource's (``"128MB"``)."""
         return f"{self.memory_mb}MB"
+
+    @property
+    def runtime_identifier(self) -> str:
+        """The runtime as AWS Lambda names it (``nodejs20.x`` for ``Node.js 20``)."""
+        return RUNTIMES[self.runtime].identifier
+
+    def code_archive(self) -> bytes:
+        """The function's stored ZIP archive, for a provider to upload; ``CodeUnavailable`` without one."""
+        if not self.code_sha256:
+            raise CodeUnavailable(f"Function {self.public_id} has no code to deploy (its runtime has no starter code).")
+        return code_read(self.code_sha256)
 
 
 class FunctionTag(models.Model):

@@ -8,6 +8,7 @@ problems are Django ``ValidationError``s keyed by field (400 ``invalid_request``
 """
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,6 +27,7 @@ from resources.models import ResourceStatus
 from resources.services import (
     resource_create_for_function,
     resource_delete,
+    resource_fail_drifted,
     resource_resize_for_function,
     resource_retry_provisioning,
 )
@@ -156,9 +158,10 @@ def _restart(function: Function, status: str, *, deploy: bool) -> list[str]:
     function.status = status
     function.failure_reason = ""
     function.failed_at = None
+    function.drifted_at = None
     function.lifecycle_task_id = ""
     function.requeue_count = 0
-    fields = ["status", "failure_reason", "failed_at", "lifecycle_task_id", "requeue_count"]
+    fields = ["status", "failure_reason", "failed_at", "drifted_at", "lifecycle_task_id", "requeue_count"]
     if deploy:
         function.deployment_started = timezone.now()
         fields.append("deployment_started")
@@ -366,3 +369,26 @@ def function_retry_deploy(*, function: Function) -> Function:
     function.save(update_fields=[*fields, "updated_at"])
     _queue("deploy_function", function)
     return function
+
+
+@transaction.atomic
+def function_fail_drifted(*, function_ids: Iterable[int], reason: str) -> int:
+    """Fail the active functions among ``function_ids``, and their resources, with ``reason``: the provider's
+    function changed or went away outside Elbia (the drift check). Rows no longer active are left alone."""
+    drifted = dict(
+        Function.objects.select_for_update()
+        .filter(pk__in=list(function_ids), status=FunctionStatus.ACTIVE)
+        .values_list("pk", "resource_id")
+    )
+    now = timezone.now()
+    failed = Function.objects.filter(pk__in=list(drifted)).update(
+        status=FunctionStatus.FAILED,
+        failure_reason=reason,
+        failed_at=now,
+        drifted_at=now,
+        lifecycle_task_id="",
+        requeue_count=0,
+        updated_at=now,
+    )
+    resource_fail_drifted(resource_ids=[pk for pk in drifted.values() if pk is not None], reason=reason)
+    return failed

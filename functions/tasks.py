@@ -11,14 +11,20 @@ app provisions and tears down; these tasks follow it:
   to ``deleting``), or failed with the reason if tearing the resource down failed.
 - ``reap_stuck_functions`` (every minute, Celery beat): a function left in a transient status longer than
   ``ELBIA_STUCK_AFTER`` is requeued, and failed after ``ELBIA_STUCK_REQUEUES`` requeues.
+- ``detect_function_drift`` (every five minutes): an active function that the provider no longer reports is
+  failed, with its resource, with a reason saying so (``elbia.drift``).
 """
 
 from celery import shared_task
 
+from elbia import drift
 from elbia.lifecycle import Lifecycle, LifecycleTask, NotReady, Step, StepFailed
 from elbia.providers import get_provider
+from functions.code import CodeUnavailable
 from functions.models import Function, FunctionStatus
+from functions.services import function_fail_drifted
 from resources.models import Resource, ResourceStatus
+from resources.services import resource_record_provider_id
 
 DEPLOY = Step(
     "deployment",
@@ -63,21 +69,43 @@ def _resource_is_deleted(function: Function) -> None:
     raise NotReady()
 
 
+def _deploy(function: Function) -> None:
+    """The provider deploys the function; its resource then shows the provider's id of it too."""
+    try:
+        get_provider().deploy_function(function)
+    except CodeUnavailable as error:
+        raise StepFailed(str(error)) from None
+    if function.provider_id and function.resource_id is not None:
+        resource_record_provider_id(resource=function.resource, provider_id=function.provider_id)
+
+
 @FUNCTIONS.task(DEPLOY, check=_resource_is_active)
 @shared_task(bind=True, base=LifecycleTask, lifecycle=FUNCTIONS, step_name=DEPLOY.name)
-def deploy_function(self, function_id: int) -> str:
+def deploy_function(self, function_id: int, looks: int = 0) -> str:
     """Deploy a function: created -> deploying -> active (or failed)."""
-    return FUNCTIONS.run(self, function_id, DEPLOY, lambda function: get_provider().deploy_function(function))
+    return FUNCTIONS.run(self, function_id, DEPLOY, _deploy, looks=looks)
 
 
 @FUNCTIONS.task(DELETE)
 @shared_task(bind=True, base=LifecycleTask, lifecycle=FUNCTIONS, step_name=DELETE.name)
-def delete_function(self, function_id: int) -> str:
+def delete_function(self, function_id: int, looks: int = 0) -> str:
     """Finish deleting a function once its resource is gone: deleting -> deleted (or failed)."""
-    return FUNCTIONS.run(self, function_id, DELETE, _resource_is_deleted)
+    return FUNCTIONS.run(self, function_id, DELETE, _resource_is_deleted, looks=looks)
 
 
 @shared_task(acks_late=True)
 def reap_stuck_functions() -> dict[str, int]:
     """Requeue functions stuck in a transient status for longer than ELBIA_STUCK_AFTER; fail the hopeless ones."""
     return FUNCTIONS.reap()
+
+
+@shared_task(acks_late=True)
+def detect_function_drift() -> int:
+    """Fail active functions (and their resources) whose provider function went away outside Elbia."""
+    return drift.check(
+        kind="function",
+        noun="Lambda function",
+        rows=Function.objects.filter(status=FunctionStatus.ACTIVE),
+        done_at="deployed_at",
+        fail=lambda ids, reason: function_fail_drifted(function_ids=ids, reason=reason),
+    )

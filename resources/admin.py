@@ -11,16 +11,38 @@ is a unique-index lookup.
 
 from django.contrib import admin
 
-from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links, service_action
+from elbia.admin import (
+    AccountFilter,
+    DriftFilter,
+    ReadOnlyAdmin,
+    changelist_url,
+    choices_filter,
+    link,
+    links,
+    service_action,
+)
 from elbia.api.ids import public_id_pattern
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.models import Resource, ResourceStatus
 from resources.services import resource_delete, resource_retry_provisioning
 
+PROVIDER_ID = r"(i|vpc)-[0-9a-f]{8,17}"  # an EC2 instance or VPC id
+
 
 @admin.register(Resource)
 class ResourceAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "name", "type", "status", "region", "instance_type", "account_link", "created_at"]
+    list_display = [
+        "public_id",
+        "name",
+        "type",
+        "status",
+        "drift",
+        "region",
+        "instance_type",
+        "provider_id",
+        "account_link",
+        "created_at",
+    ]
     list_select_related = ["account"]
     list_filter = [
         "status",
@@ -28,12 +50,16 @@ class ResourceAdmin(ReadOnlyAdmin):
         choices_filter("region", [(code, code) for code in REGIONS]),
         choices_filter("instance_type", [(name, name) for name in INSTANCE_TYPES], "instance type"),
         ("created_at", admin.DateFieldListFilter),
+        DriftFilter,
         AccountFilter,
     ]
     search_fields = ["name"]
     search_account_names = True
-    search_help_text = "A resource ID (RES_..., exact), or part of a resource's or an account's name."
-    exact_search = ((public_id_pattern(Resource.PUBLIC_ID_PREFIX), "public_id"),)
+    search_help_text = (
+        "A resource ID (RES_...) or its provider's id (i-..., vpc-...), exact; or part of a resource's or an "
+        "account's name."
+    )
+    exact_search = ((public_id_pattern(Resource.PUBLIC_ID_PREFIX), "public_id"), (PROVIDER_ID, "provider_id"))
     ordering = ["-id"]
     sortable_by = ["public_id"]
     fields = [
@@ -43,6 +69,8 @@ class ResourceAdmin(ReadOnlyAdmin):
         "name",
         "status",
         "failure_reason",
+        "drifted_at",
+        "provider_id",
         "region",
         "instance_type",
         "memory",
@@ -62,6 +90,11 @@ class ResourceAdmin(ReadOnlyAdmin):
         "related",
     ]
     actions = ["retry_provisioning", "deprovision"]
+
+    @admin.display(description="drift", boolean=True)
+    def drift(self, resource: Resource) -> bool:
+        """Whether the drift check found it changed or gone at the provider."""
+        return resource.drifted_at is not None
 
     @admin.display(description="account", ordering="account__name")
     def account_link(self, resource: Resource) -> str:

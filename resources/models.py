@@ -89,6 +89,16 @@ class Resource(LifecycleModel):
             models.Index(
                 fields=["updated_at"], condition=models.Q(status__in=TRANSIENT_STATUSES), name="resource_transient"
             ),
+            # The drift check pages through the active resources of one type and region by id.
+            models.Index(
+                fields=["type", "region", "id"],
+                condition=models.Q(status=ResourceStatus.ACTIVE),
+                name="resource_active_by_kind",
+            ),
+            # Staff find a resource by its instance or VPC id (an exact search in the admin).
+            models.Index(fields=["provider_id"], condition=~models.Q(provider_id=""), name="resource_provider_id"),
+            # The admin's drift filter: the few rows the drift check found changed, newest first.
+            models.Index(fields=["-id"], condition=models.Q(drifted_at__isnull=False), name="resource_drifted"),
         ]
         constraints = [
             models.UniqueConstraint(

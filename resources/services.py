@@ -6,6 +6,7 @@ slow work. Validation problems are Django ``ValidationError``s keyed by field
 (the API answers them as 400 ``invalid_request``); state conflicts are 409s.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -312,6 +313,30 @@ def resource_delete(*, resource: Resource, by_function: bool = False) -> Resourc
     return resource
 
 
+def resource_record_provider_id(*, resource: Resource, provider_id: str) -> None:
+    """Record the provider's id of a function's resource: its function's, once the function is deployed."""
+    Resource.objects.filter(pk=resource.pk, type=ResourceType.FUNCTION).exclude(provider_id=provider_id).update(
+        provider_id=provider_id
+    )
+    resource.provider_id = provider_id
+
+
+@transaction.atomic
+def resource_fail_drifted(*, resource_ids: Iterable[int], reason: str) -> int:
+    """Fail the active resources among ``resource_ids`` with ``reason``: their infrastructure changed or went
+    away outside Elbia (the drift check). One UPDATE; rows no longer active are left alone."""
+    now = timezone.now()
+    return Resource.objects.filter(pk__in=list(resource_ids), status=ResourceStatus.ACTIVE).update(
+        status=ResourceStatus.FAILED,
+        failure_reason=reason,
+        failed_at=now,
+        drifted_at=now,
+        lifecycle_task_id="",
+        requeue_count=0,
+        updated_at=now,
+    )
+
+
 @transaction.atomic
 def resource_retry_provisioning(*, resource: Resource) -> Resource:
     """Send a failed resource back to ``pending`` and queue its provisioning again (staff action)."""
@@ -323,17 +348,23 @@ def resource_retry_provisioning(*, resource: Resource) -> Resource:
     resource.status = ResourceStatus.PENDING
     resource.failure_reason = ""
     resource.failed_at = None
+    resource.drifted_at = None
     resource.provisioning_started_at = timezone.now()
     resource.lifecycle_task_id = ""
     resource.requeue_count = 0
+    # What the failed attempt created is not reused (a failed instance stays failed): the provider finds
+    # anything of this resource still alive by its tag, or creates it anew.
+    resource.provider_id = ""
     resource.save(
         update_fields=[
             "status",
             "failure_reason",
             "failed_at",
+            "drifted_at",
             "provisioning_started_at",
             "lifecycle_task_id",
             "requeue_count",
+            "provider_id",
             "updated_at",
         ]
     )

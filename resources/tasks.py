@@ -8,13 +8,18 @@ The claim / work / complete discipline, retries, failure recording and the reape
 - ``deprovision_resource``: deleting -> deleted, or failed with a reason.
 - ``reap_stuck_resources`` (every minute, Celery beat): a resource left in a transient status longer
   than ``ELBIA_STUCK_AFTER`` is requeued, and failed after ``ELBIA_STUCK_REQUEUES`` requeues.
+- ``detect_resource_drift`` (every five minutes): an active instance or VPC that the provider no longer
+  reports, or reports changed (a stopped instance), is failed with a reason saying so (``elbia.drift``).
+  A function's resource is checked with its function (``functions.tasks.detect_function_drift``).
 """
 
 from celery import shared_task
 
+from elbia import drift
 from elbia.lifecycle import Lifecycle, LifecycleTask, NotReady, Step, StepFailed
 from elbia.providers import get_provider
-from resources.models import Resource, ResourceStatus
+from resources.models import Resource, ResourceStatus, ResourceType
+from resources.services import resource_fail_drifted
 
 PROVISION = Step(
     "provisioning",
@@ -44,19 +49,40 @@ def _vpc_is_ready(resource: Resource) -> None:
 
 @RESOURCES.task(PROVISION, check=_vpc_is_ready)
 @shared_task(bind=True, base=LifecycleTask, lifecycle=RESOURCES, step_name=PROVISION.name)
-def provision_resource(self, resource_id: int) -> str:
+def provision_resource(self, resource_id: int, looks: int = 0) -> str:
     """Provision a pending resource: pending -> provisioning -> active (or failed)."""
-    return RESOURCES.run(self, resource_id, PROVISION, lambda resource: get_provider().provision(resource))
+    return RESOURCES.run(self, resource_id, PROVISION, lambda resource: get_provider().provision(resource), looks=looks)
 
 
 @RESOURCES.task(DEPROVISION)
 @shared_task(bind=True, base=LifecycleTask, lifecycle=RESOURCES, step_name=DEPROVISION.name)
-def deprovision_resource(self, resource_id: int) -> str:
+def deprovision_resource(self, resource_id: int, looks: int = 0) -> str:
     """Tear a deleting resource down: deleting -> deleted (or failed)."""
-    return RESOURCES.run(self, resource_id, DEPROVISION, lambda resource: get_provider().deprovision(resource))
+    return RESOURCES.run(
+        self, resource_id, DEPROVISION, lambda resource: get_provider().deprovision(resource), looks=looks
+    )
 
 
 @shared_task(acks_late=True)
 def reap_stuck_resources() -> dict[str, int]:
     """Requeue resources stuck in a transient status for longer than ELBIA_STUCK_AFTER; fail the hopeless ones."""
     return RESOURCES.reap()
+
+
+#: What the drift check calls each kind of resource in its failure reasons.
+DRIFT_NOUNS = {ResourceType.COMPUTE.value: "instance", ResourceType.VPC.value: "VPC"}
+
+
+@shared_task(acks_late=True)
+def detect_resource_drift() -> dict[str, int]:
+    """Fail active instances and VPCs that changed or went away outside Elbia; how many of each kind."""
+    return {
+        kind: drift.check(
+            kind=kind,
+            noun=noun,
+            rows=Resource.objects.filter(type=kind, status=ResourceStatus.ACTIVE),
+            done_at="provisioned_at",
+            fail=lambda ids, reason: resource_fail_drifted(resource_ids=ids, reason=reason),
+        )
+        for kind, noun in DRIFT_NOUNS.items()
+    }

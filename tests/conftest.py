@@ -1,5 +1,7 @@
 """Fixtures for the whole suite: users, tokens, API clients, a real Celery worker and an AWS API emulator."""
 
+import logging
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -177,11 +179,16 @@ def aws_endpoint():
     """The URL of a real AWS API emulator (moto in server mode) on a free loopback port, for the whole session.
 
     boto3 gets dummy credentials and a region through the standard variables while it runs (real ones are
-    hidden, so a call that misses the endpoint cannot reach AWS). The emulator keeps its state for the
-    session: tests use names of their own.
+    hidden, so a call that misses the endpoint cannot reach AWS). The emulator checks instance types per
+    region and machine images as AWS does (moto leaves both unchecked by default). It keeps its state for
+    the session: tests use names of their own (and tell Elbia's objects apart by their ids and tags).
     """
+    from moto import settings as moto_settings
     from moto.server import ThreadedMotoServer
 
+    moto_settings.EC2_ENABLE_INSTANCE_TYPE_VALIDATION = True
+    moto_settings.ENABLE_AMI_VALIDATION = True
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -189,6 +196,7 @@ def aws_endpoint():
         patch.setenv("AWS_ACCESS_KEY_ID", "testing")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION"):
             patch.delenv(name, raising=False)
         try:

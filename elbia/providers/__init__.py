@@ -1,6 +1,6 @@
 """The provider registry: ``get_provider()`` returns the provider named by ``settings.ELBIA_PROVIDER``.
 
-``ELBIA_PROVIDER`` is a name from ``PROVIDERS`` (``simulated``) or the dotted path
+``ELBIA_PROVIDER`` is a name from ``PROVIDERS`` (``simulated``, ``aws``) or the dotted path
 of a :class:`~elbia.providers.base.Provider` subclass, so a real cloud
 provider is added by writing that class and registering it here.
 """
@@ -11,13 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from elbia.providers.base import Provider, ProviderError, TransientProviderError
+from elbia.providers.base import NotReady, Provider, ProviderError, TransientProviderError
 
 PROVIDERS: dict[str, str] = {
     "simulated": "elbia.providers.simulated.SimulatedProvider",
+    "aws": "elbia.providers.aws.AwsProvider",
 }
 
-__all__ = ["PROVIDERS", "Provider", "ProviderError", "TransientProviderError", "get_provider"]
+__all__ = ["PROVIDERS", "NotReady", "Provider", "ProviderError", "TransientProviderError", "get_provider"]
 
 
 def get_provider() -> Provider:

@@ -3,9 +3,14 @@
 Views and services never talk to a cloud directly; Celery tasks call the
 configured provider (``ELBIA_PROVIDER``). A real cloud provider is a new
 subclass registered in ``PROVIDERS``: nothing else changes.
+
+A method that starts work it cannot finish at once (an instance booting) records the provider's id of
+what it created on the row (``obj.provider_id``, which the lifecycle saves whatever happens next) and
+raises :class:`NotReady`; the task calls it again later, and it carries on from there.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 
 
 class ProviderError(Exception):
@@ -14,6 +19,10 @@ class ProviderError(Exception):
 
 class TransientProviderError(Exception):
     """The provider could not do the work now (timeout, throttling): the task retries with backoff."""
+
+
+class NotReady(Exception):
+    """Something the work needs or started is still on its way (a VPC, an instance booting): look again shortly."""
 
 
 class Provider(ABC):
@@ -30,3 +39,12 @@ class Provider(ABC):
     @abstractmethod
     def deploy_function(self, function) -> None:
         """Deploy (or redeploy) ``function``'s code and configuration."""
+
+    def inventory(self, *, kind: str, region: str) -> Mapping[str, str] | None:
+        """What Elbia created of ``kind`` (``compute``, ``vpc`` or ``function``) in ``region`` that still exists.
+
+        Maps each provider id to ``""`` when it is as Elbia left it, or to a word saying how it changed
+        (``"stopped"``); whatever is missing is gone. ``None``: this provider cannot tell, so nothing is
+        checked for drift (the simulated provider creates nothing).
+        """
+        return None

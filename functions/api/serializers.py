@@ -27,6 +27,7 @@ SERVER_SET_FIELDS = (
     "id",
     "status",
     "resource",
+    "provider_id",
     "created_at",
     "deployment_started",
     "deployed_at",
@@ -51,6 +52,11 @@ class FunctionSerializer(serializers.ModelSerializer):
     )
     tags = serializers.ListField(child=serializers.CharField())
     resource = serializers.CharField(allow_null=True, help_text="ID of the function's resource (type function).")
+    provider_id = serializers.CharField(
+        allow_null=True,
+        help_text="The provider's own id of the deployed function (its AWS Lambda ARN); null until deployed, "
+        "and with the simulated provider.",
+    )
     failure_reason = serializers.CharField(allow_null=True)
 
     class Meta:
@@ -68,6 +74,7 @@ class FunctionSerializer(serializers.ModelSerializer):
             "tags",
             "environment",
             "resource",
+            "provider_id",
             "created_at",
             "deployment_started",
             "deployed_at",
@@ -95,6 +102,7 @@ class FunctionSerializer(serializers.ModelSerializer):
             "tags": function.tags,
             "environment": sorted(function.environment),  # names only: values are write-only
             "resource": function.resource.public_id if function.resource_id is not None else None,
+            "provider_id": function.provider_id or None,
             "created_at": rfc3339(function.created_at),
             "deployment_started": rfc3339(function.deployment_started),
             "deployed_at": rfc3339(function.deployed_at),

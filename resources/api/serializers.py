@@ -33,6 +33,7 @@ RESOURCE_FIELDS = [
     "provisioned_at",
     "last_execution",
     "failure_reason",
+    "provider_id",
 ]
 
 
@@ -130,6 +131,11 @@ class ResourceSerializer(serializers.ModelSerializer):
     vpc = serializers.SerializerMethodField()
     memory = serializers.CharField(allow_null=True, help_text='e.g. "1024MB"; null for VPCs.')
     failure_reason = serializers.CharField(allow_null=True)
+    provider_id = serializers.CharField(
+        allow_null=True,
+        help_text="The provider's own id of it (an EC2 instance or VPC id, a Lambda function ARN); "
+        "null until the provider has created it, and with the simulated provider.",
+    )
 
     class Meta:
         model = Resource
@@ -165,6 +171,7 @@ class ResourceSerializer(serializers.ModelSerializer):
             "provisioned_at": rfc3339(resource.provisioned_at),
             "last_execution": rfc3339(resource.last_execution),
             "failure_reason": resource.failure_reason or None,
+            "provider_id": resource.provider_id or None,
         }
 
     @extend_schema_field(

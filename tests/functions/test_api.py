@@ -35,6 +35,7 @@ OBJECT_FIELDS = {
     "deployed_at",
     "last_executed",
     "failure_reason",
+    "provider_id",
 }
 NEW = {"name": "user-authentication", "runtime": "Node.js 20", "handler": "index.handler"}
 

@@ -3,6 +3,7 @@
 import threading
 from collections import Counter
 
+from elbia.providers import NotReady, TransientProviderError
 from elbia.providers.simulated import SimulatedProvider
 
 
@@ -28,3 +29,36 @@ class BrokenProvider(SimulatedProvider):
 
     def provision(self, resource) -> None:
         raise KeyError("bug")
+
+
+class BootingProvider(SimulatedProvider):
+    """Starts work it cannot finish at once, as a cloud does: the first call records a provider id and
+    raises NotReady, the next two find it still booting, the fourth hits a transient error, the fifth
+    finds it ready. ``looks`` counts the calls per resource id."""
+
+    looks: Counter = Counter()
+
+    def provision(self, resource) -> None:
+        self.looks[resource.pk] += 1
+        if self.looks[resource.pk] == 1:
+            resource.provider_id = f"sim-{resource.public_id}"
+        if self.looks[resource.pk] <= 3:
+            raise NotReady()
+        if self.looks[resource.pk] == 4:
+            raise TransientProviderError("Throttled (simulated).")
+
+
+class StuckProvider(SimulatedProvider):
+    """Work that never finishes: every look finds it still on its way."""
+
+    def provision(self, resource) -> None:
+        raise NotReady()
+
+
+class InventoryProvider(SimulatedProvider):
+    """Reports ``listed`` (provider id -> change) as what exists, in every region, for every kind."""
+
+    listed: dict[str, str] = {}
+
+    def inventory(self, *, kind: str, region: str):
+        return self.listed

@@ -126,3 +126,19 @@ def test_the_list_filters_by_catalog_values(staff_client, account):
     page = staff_client.get(f"/admin/{LIST}/", {"region": "eu-west-1", "status": "active"}).content.decode()
     assert "in-ireland" in page
     assert "in-virginia" not in page
+
+
+def test_drifted_resources_are_filtered_shown_and_found_by_their_provider_id(staff_client, account):
+    drifted = ComputeFactory(account=account, status=ResourceStatus.FAILED, provider_id="i-0123456789abcdef0")
+    drifted.drifted_at = drifted.failed_at = drifted.created_at
+    drifted.save()
+    steady = ComputeFactory(account=account, provider_id="i-00000000000000001")
+
+    page = staff_client.get(f"/admin/{LIST}/", {"drift": "yes"}).content.decode()
+    assert drifted.public_id in page and steady.public_id not in page
+    assert "i-0123456789abcdef0" in page  # the provider id column
+
+    page = staff_client.get(f"/admin/{LIST}/", {"q": "i-00000000000000001"}).content.decode()
+    assert steady.public_id in page and drifted.public_id not in page
+    page = staff_client.get(f"/admin/{LIST}/{drifted.pk}/change/").content.decode()
+    assert "i-0123456789abcdef0" in page and "Drifted at" in page

@@ -30,6 +30,7 @@ OBJECT_FIELDS = {
     "provisioned_at",
     "last_execution",
     "failure_reason",
+    "provider_id",
 }
 
 

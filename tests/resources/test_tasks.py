@@ -11,7 +11,7 @@ from elbia.providers import TransientProviderError
 from resources.models import Resource, ResourceStatus
 from resources.tasks import deprovision_resource, provision_resource, reap_stuck_resources
 from tests.resources.factories import ComputeFactory
-from tests.resources.providers import CountingProvider
+from tests.resources.providers import BootingProvider, CountingProvider
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +75,24 @@ class TestProvision:
         provision_resource.apply(args=[pending.pk])
         assert counting["provision", pending.pk] == 2
         assert reload(pending).status == ResourceStatus.ACTIVE
+
+    def test_work_started_at_the_provider_is_looked_at_again_until_ready(self, pending, settings):
+        settings.ELBIA_PROVIDER = "tests.resources.providers.BootingProvider"
+        settings.ELBIA_PROVIDER_MAX_RETRIES = 1  # the three looks do not use up the transient error's budget
+        BootingProvider.looks.clear()
+        provision_resource.apply(args=[pending.pk])
+        resource = reload(pending)
+        assert BootingProvider.looks[pending.pk] == 5
+        assert resource.status == ResourceStatus.ACTIVE
+        assert resource.provider_id == f"sim-{pending.public_id}"  # recorded by the first look, kept
+
+    def test_work_that_never_gets_ready_fails_once_it_waited_too_long(self, pending, settings):
+        settings.ELBIA_PROVIDER = "tests.resources.providers.StuckProvider"
+        settings.ELBIA_STUCK_AFTER = 1  # looks after 0.5 s, then 1 s: 1.5 s in all is too long
+        provision_resource.apply(args=[pending.pk])
+        resource = reload(pending)
+        assert resource.status == ResourceStatus.FAILED
+        assert resource.failure_reason == "The provisioning was still not done after 2 seconds."
 
     def test_unexpected_errors_are_recorded_by_the_failure_handler(self, pending, settings):
         settings.ELBIA_PROVIDER = "tests.resources.providers.BrokenProvider"
