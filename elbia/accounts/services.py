@@ -11,6 +11,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken, set_token_value
 
 from elbia.accounts.models import Account, ApiToken, User
+from elbia.accounts.token_cache import forget_family
 from elbia.accounts.tokens import CLI_APPLICATION, generate_access_token, generate_refresh_token
 from elbia.config import parse_rate
 
@@ -125,6 +126,7 @@ def token_issue(
 def token_revoke(*, api_token: ApiToken) -> ApiToken:
     """Revoke a token at once: its access tokens stop working and its refresh tokens can no longer renew."""
     RefreshToken.revoke_family(api_token.token_family)
+    forget_family(api_token.token_family)  # every web process stops trusting its cached tokens now
     if api_token.revoked_at is None:
         api_token.revoked_at = timezone.now()
         api_token.save(update_fields=["revoked_at"])
@@ -138,6 +140,7 @@ def token_set_rate_limit(*, api_token: ApiToken, rate_limit: str) -> ApiToken:
     api_token.rate_limit = rate_limit
     api_token.full_clean()
     api_token.save(update_fields=["rate_limit"])
+    forget_family(api_token.token_family)  # the next request reads the new limit
     return api_token
 
 
