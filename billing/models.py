@@ -1,7 +1,13 @@
-"""Billing: the price book, metered function executions, and monthly invoices with their lines."""
+"""Billing: the price book, metered function executions, their daily rollups, and monthly invoices with their lines.
+
+The rollups (``FunctionUsageDay``, ``ComputeUsageDay``, ``OpenComputeSpans``, ``OpenComputeSpan``,
+``MeteringClose``) are what /v1/usage, the dashboard and the invoice job read; ``billing.rollups``
+keeps them exact in the same transaction as the rows they summarize, and ``reconcile_usage``
+recomputes them from the raw rows.
+"""
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from billing.money import format_cents
@@ -77,8 +83,47 @@ class Price(models.Model):
             raise ValidationError(errors)
 
 
+class UsageEventQuerySet(AccountScopedQuerySet):
+    """Bulk writes of usage events keep the daily rollups exact (``billing.rollups``)."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        from billing import rollups
+
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+                rollups.refresh_function_days(rollups.event_days(objs))  # which rows went in is unknown
+            else:
+                rollups.add_function_usage([rollups.event_row(obj) for obj in objs])
+        return created
+
+    def delete(self):
+        from billing import rollups
+
+        with transaction.atomic(using=self.db):
+            days = rollups.queryset_days(self)
+            result = super().delete()
+            rollups.refresh_function_days(days)
+        return result
+
+    def update(self, **kwargs):
+        from billing import rollups
+
+        with transaction.atomic(using=self.db):
+            days = rollups.queryset_days(self)
+            result = super().update(**kwargs)
+            rollups.refresh_function_days(days | rollups.queryset_days(self))
+        return result
+
+
 class UsageEvent(models.Model):
-    """One function execution reported by the data plane, counted once per ``event_id`` and account, forever."""
+    """One function execution reported by the data plane, counted once per ``event_id`` and account, forever.
+
+    Events are never changed once stored; every way of storing or removing them (``save``,
+    ``delete``, the queryset's ``bulk_create``, ``delete`` and ``update``, and the ingestion service)
+    keeps ``FunctionUsageDay`` exact in the same transaction.
+    """
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_events")
     # Billing records outlive a function's deletion (functions are soft-deleted); never cascade them away.
@@ -89,7 +134,7 @@ class UsageEvent(models.Model):
     memory_mb = models.PositiveIntegerField()
     received_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    objects = AccountScopedQuerySet.as_manager()
+    objects = UsageEventQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "event_id"], name="usage_event_unique_id")]
@@ -97,6 +142,106 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return self.event_id
+
+    def save(self, *args, **kwargs):
+        from billing import rollups
+
+        adding = self._state.adding
+        with transaction.atomic():
+            days = set() if adding else rollups.queryset_days(UsageEvent.objects.filter(pk=self.pk))
+            super().save(*args, **kwargs)
+            if adding:
+                rollups.add_function_usage([rollups.event_row(self)])
+            else:
+                rollups.refresh_function_days(days | rollups.event_days([self]))
+
+    def delete(self, *args, **kwargs):
+        from billing import rollups
+
+        with transaction.atomic():
+            result = super().delete(*args, **kwargs)
+            rollups.refresh_function_days(rollups.event_days([self]))
+        return result
+
+
+class FunctionUsageDay(models.Model):
+    """The executions of one function on one UTC day: the exact sums of its stored usage events.
+
+    ``mb_ms`` is the sum of ``duration_ms * memory_mb`` (exact integer units: 1,024,000 make a
+    GB-second); ``duration_ms`` the sum of billed milliseconds.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    executions = models.PositiveBigIntegerField(default=0)
+    mb_ms = models.PositiveBigIntegerField(default=0)
+    duration_ms = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day", "function"], name="function_usage_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.function_id} on {self.day}: {self.executions}"
+
+
+class ComputeUsageDay(models.Model):
+    """Billed seconds of an account's compute instances of one type on one UTC day.
+
+    Rows hold every day of a closed active span (a span shorter than the minimum is billed the
+    minimum, on the day it began) and, for spans still open, the days before ``MeteringClose.through``.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    instance_type = models.CharField(max_length=32)
+    day = models.DateField()
+    seconds = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day", "instance_type"], name="compute_usage_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_type} on {self.day}: {self.seconds} s"
+
+
+class OpenComputeSpans(models.Model):
+    """How many open active spans of an account's instances of one type are metered up to the daily close.
+
+    Each adds the seconds from ``MeteringClose.through`` to now.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    instance_type = models.CharField(max_length=32)
+    spans = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "instance_type"], name="open_compute_spans_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_type}: {self.spans}"
+
+
+class OpenComputeSpan(models.Model):
+    """An open active span no daily close has metered yet (it began after it, or less than a minute before)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    resource_id = models.BigIntegerField(unique=True, help_text="The resource (no constraint: rows outlive it).")
+    instance_type = models.CharField(max_length=32)
+    provisioned_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.resource_id} since {self.provisioned_at}"
+
+
+class MeteringClose(models.Model):
+    """The single row saying up to which midnight (UTC) open compute spans are in ``ComputeUsageDay``."""
+
+    through = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"metered through {self.through}"
 
 
 def invoice_pdf_path(invoice: "Invoice", filename: str) -> str:

@@ -1,9 +1,9 @@
 """Reads for billing: the price book, metered usage and what it costs, daily usage, invoices.
 
 One computation serves /v1/usage, the invoices and the dashboard: ``usage_for_accounts``
-aggregates the month's function executions in SQL (two aggregate queries for any number
-of accounts and events), meters compute resources from their lifecycle timestamps, and
-prices both with the month's price book. Money is rounded once, to whole cents, per line.
+sums the month's daily rollups (``billing.rollups``: a handful of small queries for any number
+of accounts, events and resources) and prices them with the month's price book. Money is
+rounded once, to whole cents, per line.
 """
 
 from collections import defaultdict
@@ -12,22 +12,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet, Sum
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import BigIntegerField, ExpressionWrapper, F, QuerySet, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from billing.models import Invoice, Price, PriceKind, UsageEvent
+from billing.models import (
+    ComputeUsageDay,
+    FunctionUsageDay,
+    Invoice,
+    OpenComputeSpan,
+    OpenComputeSpans,
+    Price,
+    PriceKind,
+)
 from billing.money import CURRENCY, line_amount_cents
 from billing.periods import current_month, format_month, month_bounds, month_end
+from billing.rollups import Span, metered_open_seconds, metering_through, open_span_seconds
 from elbia.accounts.models import Account
 from resources.catalog import INSTANCE_TYPES
-from resources.models import Resource, ResourceType
 
 MB_MS_PER_GB_SECOND = 1024 * 1000
 SECONDS_PER_HOUR = 3600
 REQUESTS_PER_PRICE_UNIT = 1_000_000
-# A compute resource that was active for less than this is billed this much (as EC2 bills Linux instances).
-MINIMUM_INSTANCE_SECONDS = 60
 DISPLAY_QUANTITY = Decimal("0.000001")
 
 # Megabyte-milliseconds of one execution, computed in 64 bits (two 32-bit columns would overflow).
@@ -133,15 +139,21 @@ def usage_for_accounts(
 
 
 def metered_usage(*, account_ids: list[int], month: date, now: datetime) -> dict[int, MeteredUsage]:
-    """Executions, MB-milliseconds and billed instance-seconds per account for ``month``: two queries."""
+    """Executions, MB-milliseconds and billed instance-seconds per account for ``month``, from the daily rollups.
+
+    Five small queries for any number of accounts, events and resources: the month's function days,
+    its compute days, the open spans metered by the daily close (counted), the ones not yet metered,
+    and the close's date (``billing.rollups``).
+    """
     start, end = month_bounds(month)
+    last_day = (end - timedelta(days=1)).date()
     events = (
-        UsageEvent.objects.filter(account_id__in=account_ids, timestamp__gte=start, timestamp__lt=end)
+        FunctionUsageDay.objects.filter(account_id__in=account_ids, day__gte=start.date(), day__lte=last_day)
         .values("account_id")
-        .annotate(executions=Count("id"), mb_ms=Sum(MB_MS))
+        .annotate(executions=Sum("executions"), mb_ms=Sum("mb_ms"))
         .order_by()
     )
-    totals = {row["account_id"]: (row["executions"], int(row["mb_ms"] or 0)) for row in events}
+    totals = {row["account_id"]: (int(row["executions"] or 0), int(row["mb_ms"] or 0)) for row in events}
     seconds = instance_seconds(account_ids=account_ids, month=month, now=now)
     result = {}
     for account_id in account_ids:
@@ -153,43 +165,45 @@ def metered_usage(*, account_ids: list[int], month: date, now: datetime) -> dict
 
 
 def instance_seconds(*, account_ids: list[int], month: date, now: datetime) -> dict[int, dict[str, int]]:
-    """Billed seconds in ``active`` per account and instance type for ``month``: one query.
+    """Billed seconds in ``active`` per account and instance type for ``month``, from the daily rollups.
 
     A compute resource is active from ``provisioned_at`` until the first of ``deleting_started_at``,
     ``deleted_at`` and ``failed_at`` (or ``now``). Each started second is billed: the span's start is
     rounded down and its end up to whole seconds, then clipped to the month, so a resource running
     across months is billed exactly once for every second. A span shorter than a minute is billed a
-    minute, in the month it started. There is one row per resource here, never one per event.
+    minute, in the month it started. ``billing.rollups`` keeps the closed part per day; open spans
+    add their seconds up to ``now`` here.
     """
     start, end = month_bounds(month)
-    rows = (
-        Resource.objects.filter(
-            account_id__in=account_ids, type=ResourceType.COMPUTE, provisioned_at__isnull=False, provisioned_at__lt=end
-        )
-        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=start))
-        .order_by()  # the sum does not care, and the model's default ordering made PostgreSQL sort on disk
-        .values_list("account_id", "instance_type", "provisioned_at", "deleting_started_at", "deleted_at", "failed_at")
-    )
+    last_day = (end - timedelta(days=1)).date()
     seconds: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for account_id, instance_type, provisioned_at, *stops in rows:
-        active_from = _floor_second(provisioned_at)
-        active_to = min([stop for stop in stops if stop is not None and stop >= provisioned_at] + [now])
-        active_to = _ceil_second(max(active_to, provisioned_at))
-        if active_to - active_from < timedelta(seconds=MINIMUM_INSTANCE_SECONDS):
-            billed = MINIMUM_INSTANCE_SECONDS if start <= provisioned_at < end else 0
-        else:
-            billed = max(int((min(active_to, end) - max(active_from, start)).total_seconds()), 0)
-        if billed:
-            seconds[account_id][instance_type] += billed
-    return {account_id: dict(by_type) for account_id, by_type in seconds.items()}
-
-
-def _floor_second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
-
-
-def _ceil_second(moment: datetime) -> datetime:
-    return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)
+    days = (
+        ComputeUsageDay.objects.filter(account_id__in=account_ids, day__gte=start.date(), day__lte=last_day)
+        .values("account_id", "instance_type")
+        .annotate(total=Sum("seconds"))
+        .order_by()
+        .values_list("account_id", "instance_type", "total")
+    )
+    for account_id, instance_type, total in days:
+        seconds[account_id][instance_type] += int(total)
+    through = metering_through()
+    if through is not None and through < end and now > max(through, start):
+        for account_id, instance_type, spans in OpenComputeSpans.objects.filter(
+            account_id__in=account_ids, spans__gt=0
+        ).values_list("account_id", "instance_type", "spans"):
+            seconds[account_id][instance_type] += metered_open_seconds(
+                spans, through=through, start=start, end=end, now=now
+            )
+    for account_id, instance_type, provisioned_at in OpenComputeSpan.objects.filter(
+        account_id__in=account_ids, provisioned_at__lt=end
+    ).values_list("account_id", "instance_type", "provisioned_at"):
+        span = Span(account_id, instance_type, provisioned_at, None)
+        seconds[account_id][instance_type] += open_span_seconds(span, start=start, end=end, now=now)
+    return {
+        account_id: {kind: value for kind, value in by_type.items() if value}
+        for account_id, by_type in seconds.items()
+        if any(by_type.values())
+    }
 
 
 def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usage:
@@ -270,17 +284,14 @@ class DailyUsage:
 
 
 def usage_daily(*, account: Account, month: date, now: datetime | None = None) -> list[DailyUsage]:
-    """Executions and GB-hours for each day of ``month`` (up to today in the current month): one query."""
-    start, end = month_bounds(month)
+    """Executions and GB-hours for each day of ``month`` (up to today in the current month): one query (rollups)."""
     rows = (
-        UsageEvent.objects.for_account(account)
-        .filter(timestamp__gte=start, timestamp__lt=end)
-        .annotate(day=TruncDate("timestamp", tzinfo=UTC))
+        FunctionUsageDay.objects.filter(account_id=account.id, day__gte=month, day__lte=month_end(month))
         .values("day")
-        .annotate(executions=Count("id"), mb_ms=Sum(MB_MS))
+        .annotate(executions=Sum("executions"), mb_ms=Sum("mb_ms"))
         .order_by()
     )
-    by_day = {row["day"]: (row["executions"], int(row["mb_ms"] or 0)) for row in rows}
+    by_day = {row["day"]: (int(row["executions"] or 0), int(row["mb_ms"] or 0)) for row in rows}
     last_day = month_end(month)
     if month == current_month(now):
         last_day = min(last_day, (now or timezone.now()).astimezone(UTC).date())

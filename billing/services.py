@@ -24,6 +24,7 @@ from billing.periods import (
     next_month,
     previous_month,
 )
+from billing.rollups import add_function_usage
 from billing.selectors import PriceBook, PriceMissing, Usage, metered_usage, price_book_for_month, price_usage
 from elbia.accounts.models import Account
 from elbia.outbox import enqueue
@@ -140,17 +141,19 @@ def usage_record_events(
         )
         if function_id not in last_executed or event.timestamp > last_executed[function_id]:
             last_executed[function_id] = event.timestamp
-    accepted = _insert_skipping_duplicates(list(rows.values()))
+    inserted = _insert_skipping_duplicates(list(rows.values()))
+    # The daily rollups count exactly the rows inserted (a resend adds nothing), in this transaction.
+    add_function_usage(rows[event_id][:2] + rows[event_id][3:6] for event_id in inserted)
     function_record_executions(account=account, last_executed=last_executed)
-    return UsageRecordResult(accepted=accepted, duplicates=len(events) - accepted)
+    return UsageRecordResult(accepted=len(inserted), duplicates=len(events) - len(inserted))
 
 
 _EVENT_COLUMNS = ("account", "function", "event_id", "timestamp", "duration_ms", "memory_mb", "received_at")
 _EVENT_ARRAY_TYPES = ("bigint", "bigint", "varchar", "timestamptz", "integer", "integer", "timestamptz")
 
 
-def _insert_skipping_duplicates(rows: list[tuple]) -> int:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement, and the number of rows really inserted.
+def _insert_skipping_duplicates(rows: list[tuple]) -> list[str]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement, and the event ids really inserted.
 
     ``bulk_create(ignore_conflicts=True)`` cannot say how many rows it skipped; counting before and
     after would count other transactions' rows too. On PostgreSQL the rows travel as one array per
@@ -160,7 +163,7 @@ def _insert_skipping_duplicates(rows: list[tuple]) -> int:
     fields = [UsageEvent._meta.get_field(name) for name in _EVENT_COLUMNS]
     quote = connection.ops.quote_name
     table = f"{quote(UsageEvent._meta.db_table)} ({', '.join(quote(field.column) for field in fields)})"
-    conflict = f"ON CONFLICT ({quote('account_id')}, {quote('event_id')}) DO NOTHING RETURNING {quote('id')}"
+    conflict = f"ON CONFLICT ({quote('account_id')}, {quote('event_id')}) DO NOTHING RETURNING {quote('event_id')}"
     # Only identifiers from the model's own metadata are interpolated; every value is a parameter.
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%s::{kind}[]" for kind in _EVENT_ARRAY_TYPES)
@@ -174,7 +177,7 @@ def _insert_skipping_duplicates(rows: list[tuple]) -> int:
         ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return len(cursor.fetchall())
+        return [row[0] for row in cursor.fetchall()]
 
 
 # --- Invoices ----------------------------------------------------------------------------------
