@@ -39,7 +39,15 @@ LIVE_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceSt
 TRANSIENT_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.DELETING)
 LIVE = ~models.Q(status=ResourceStatus.DELETED)
 # What says when a compute instance was active (billing meters every change of these on save).
-LIFECYCLE_FIELDS = ("account_id", "type", "instance_type", "provisioned_at", "deleting_started_at", "deleted_at", "failed_at")
+LIFECYCLE_FIELDS = (
+    "account_id",
+    "type",
+    "instance_type",
+    "provisioned_at",
+    "deleting_started_at",
+    "deleted_at",
+    "failed_at",
+)
 
 
 class Resource(LifecycleModel):

@@ -16,7 +16,6 @@ The bad-token budget of a client IP is only looked at for tokens the cache does 
 import hashlib
 import json
 import math
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -203,7 +202,7 @@ def _cached(checksum: str, request) -> dict | None:
 
 
 def _remember(checksum: str, entry: dict) -> None:
-    seconds = min(CACHE_SECONDS, entry["x"] - time.time())
+    seconds = min(CACHE_SECONDS, entry["x"] - timezone.now().timestamp())
     if seconds < 1:
         return
     client = throttling.shared_redis()
@@ -245,10 +244,10 @@ class BearerTokenAuthentication(BaseAuthentication):
             return None
         checksum = hashlib.sha256(token.encode("ascii")).hexdigest()
         entry = _cached(checksum, request)
-        if entry is None or entry["x"] <= time.time():
+        if entry is None or entry["x"] <= timezone.now().timestamp():
             check_bad_token_budget(request)  # an IP that sent too many bad tokens gets a 429 before any lookup
             entry = _entry_from_database(checksum)
-            if entry is None or entry["x"] <= time.time():
+            if entry is None or entry["x"] <= timezone.now().timestamp():
                 record_bad_token(request)
                 raise AuthenticationFailed()
             self._touch(checksum, entry)
@@ -262,7 +261,7 @@ class BearerTokenAuthentication(BaseAuthentication):
 
     @staticmethod
     def _touch(checksum: str, entry: dict, *, cached: bool = False) -> None:
-        now = time.time()
+        now = timezone.now().timestamp()
         last_used = entry["lu"]
         if entry["i"] and (last_used is None or now - last_used >= LAST_USED_RESOLUTION.total_seconds()):
             ApiToken.objects.filter(id=entry["i"]).update(last_used_at=timezone.now())
