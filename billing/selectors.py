@@ -8,9 +8,9 @@ rounded once, to whole cents, per line.
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import BigIntegerField, ExpressionWrapper, F, QuerySet, Sum
 from django.db.models.functions import Cast
@@ -25,43 +25,24 @@ from billing.models import (
     Price,
     PriceKind,
 )
-from billing.money import CURRENCY, line_amount_cents
-from billing.periods import current_month, format_month, month_bounds, month_end
+from billing.money import CURRENCY
+from billing.periods import current_month, month_bounds, month_end
+from billing.pricing import (  # noqa: F401  (re-exported: the pricing is part of what billing reads)
+    MB_MS_PER_GB_SECOND,
+    REQUESTS_PER_PRICE_UNIT,
+    SECONDS_PER_HOUR,
+    MeteredUsage,
+    PriceBook,
+    PriceMissing,
+    Usage,
+    UsageLine,
+    price_usage,
+)
 from billing.rollups import Span, metered_open_seconds, metering_through, open_span_seconds
 from elbia.accounts.models import Account
-from resources.catalog import INSTANCE_TYPES
-
-MB_MS_PER_GB_SECOND = 1024 * 1000
-SECONDS_PER_HOUR = 3600
-REQUESTS_PER_PRICE_UNIT = 1_000_000
-DISPLAY_QUANTITY = Decimal("0.000001")
 
 # Megabyte-milliseconds of one execution, computed in 64 bits (two 32-bit columns would overflow).
 MB_MS = ExpressionWrapper(Cast(F("duration_ms"), BigIntegerField()) * F("memory_mb"), output_field=BigIntegerField())
-
-
-class PriceMissing(LookupError):
-    """The price book has no price for a kind of usage in a month: the month cannot be priced."""
-
-    def __init__(self, month: date, what: str):
-        self.month, self.what = month, what
-        super().__init__(f"No price for {what} applies to {format_month(month)}.")
-
-
-@dataclass(frozen=True)
-class PriceBook:
-    """The prices that apply to one month: the latest ``effective_from`` on or before it, per kind."""
-
-    month: date
-    request: Decimal | None
-    gb_second: Decimal | None
-    instance_hour: dict[str, Decimal]
-
-    def price(self, kind: str, instance_type: str = "") -> Decimal:
-        value = self.instance_hour.get(instance_type) if kind == PriceKind.INSTANCE_HOUR else getattr(self, kind)
-        if value is None:
-            raise PriceMissing(self.month, f"instance type {instance_type!r}" if instance_type else kind)
-        return value
 
 
 def price_book_for_month(*, month: date) -> PriceBook:
@@ -78,48 +59,6 @@ def price_book_for_month(*, month: date) -> PriceBook:
         gb_second=latest.get((PriceKind.GB_SECOND, "")),
         instance_hour={key[1]: value for key, value in latest.items() if key[0] == PriceKind.INSTANCE_HOUR},
     )
-
-
-@dataclass(frozen=True)
-class UsageLine:
-    """One priced line: the same shape in /v1/usage's breakdown and on an invoice."""
-
-    kind: str
-    instance_type: str
-    description: str
-    quantity: Decimal  # rounded to 6 places for display; the amount comes from the exact quantity
-    unit: str
-    unit_price: Decimal
-    price_unit: str
-    amount_cents: int
-
-
-@dataclass(frozen=True)
-class MeteredUsage:
-    """An account's raw usage in a month, before pricing."""
-
-    executions: int = 0
-    mb_ms: int = 0  # sum of duration_ms * memory_mb over the month's executions: exact
-    instance_seconds: dict[str, int] = field(default_factory=dict)  # billed seconds per instance type
-
-
-@dataclass(frozen=True)
-class Usage:
-    """An account's priced usage in a month: what /v1/usage shows and what the invoice bills."""
-
-    month: date
-    total_executions: int
-    gigabyte_seconds: Decimal  # exact
-    lines: tuple[UsageLine, ...]
-    currency: str = CURRENCY
-
-    @property
-    def cost_cents(self) -> int:
-        return sum(line.amount_cents for line in self.lines)
-
-    @property
-    def gigabyte_hours(self) -> Decimal:
-        return self.gigabyte_seconds / SECONDS_PER_HOUR
 
 
 def usage_for_month(*, account: Account, month: date, now: datetime | None = None) -> Usage:
@@ -204,74 +143,6 @@ def instance_seconds(*, account_ids: list[int], month: date, now: datetime) -> d
         for account_id, by_type in seconds.items()
         if any(by_type.values())
     }
-
-
-def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usage:
-    """Price metered usage with the month's price book: each line's amount is rounded to cents once.
-
-    The two function lines are always there (at zero when nothing ran); an instance type has a line
-    when it ran. Usage the price book cannot price raises ``PriceMissing`` (nothing is billed at an
-    invented price); a zero line without a price is left out.
-    """
-    gigabyte_seconds = Decimal(metered.mb_ms) / MB_MS_PER_GB_SECOND
-    lines = []
-    if metered.executions or prices.request is not None:
-        unit_price = prices.price(PriceKind.REQUEST)
-        lines.append(
-            UsageLine(
-                kind=PriceKind.REQUEST,
-                instance_type="",
-                description="Function requests",
-                quantity=Decimal(metered.executions),
-                unit="requests",
-                unit_price=unit_price,
-                price_unit="1M requests",
-                amount_cents=line_amount_cents(metered.executions, unit_price, per=REQUESTS_PER_PRICE_UNIT),
-            )
-        )
-    if metered.mb_ms or prices.gb_second is not None:
-        unit_price = prices.price(PriceKind.GB_SECOND)
-        lines.append(
-            UsageLine(
-                kind=PriceKind.GB_SECOND,
-                instance_type="",
-                description="Function duration",
-                quantity=_for_display(gigabyte_seconds),
-                unit="GB-seconds",
-                unit_price=unit_price,
-                price_unit="GB-second",
-                amount_cents=line_amount_cents(metered.mb_ms, unit_price, per=MB_MS_PER_GB_SECOND),
-            )
-        )
-    for instance_type in sorted(metered.instance_seconds, key=_catalog_order):
-        seconds = metered.instance_seconds[instance_type]
-        unit_price = prices.price(PriceKind.INSTANCE_HOUR, instance_type)
-        lines.append(
-            UsageLine(
-                kind=PriceKind.INSTANCE_HOUR,
-                instance_type=instance_type,
-                description=f"Compute instances ({instance_type})",
-                quantity=_for_display(Decimal(seconds) / SECONDS_PER_HOUR),
-                unit="hours",
-                unit_price=unit_price,
-                price_unit="hour",
-                amount_cents=line_amount_cents(seconds, unit_price, per=SECONDS_PER_HOUR),
-            )
-        )
-    return Usage(
-        month=month, total_executions=metered.executions, gigabyte_seconds=gigabyte_seconds, lines=tuple(lines)
-    )
-
-
-def _for_display(quantity: Decimal) -> Decimal:
-    return quantity.quantize(DISPLAY_QUANTITY, rounding=ROUND_HALF_UP)
-
-
-_CATALOG_POSITION = {name: position for position, name in enumerate(INSTANCE_TYPES)}
-
-
-def _catalog_order(instance_type: str) -> tuple[int, str]:
-    return _CATALOG_POSITION.get(instance_type, len(_CATALOG_POSITION)), instance_type
 
 
 @dataclass(frozen=True)
