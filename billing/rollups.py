@@ -341,14 +341,26 @@ def compute_span_changed(resource_id: int, old: Span | None, new: Span | None) -
         if is_metered(new, through):
             _add_metered_spans(new.account_id, new.instance_type, 1)
         else:
-            OpenComputeSpan.objects.update_or_create(
-                resource_id=resource_id,
-                defaults={
-                    "account_id": new.account_id,
-                    "instance_type": new.instance_type,
-                    "provisioned_at": new.provisioned_at,
-                },
-            )
+            _remember_fresh_span(resource_id, new)
+
+
+def _remember_fresh_span(resource_id: int, span: Span) -> None:
+    """Insert or replace the resource's fresh open span: one statement (``INSERT ... ON CONFLICT DO UPDATE``)."""
+    from billing.models import OpenComputeSpan
+
+    table, columns = _quoted(OpenComputeSpan, "resource_id", "account", "instance_type", "provisioned_at")
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES (%s, %s, %s, %s) "  # noqa: S608
+            f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}",
+            [
+                resource_id,
+                span.account_id,
+                span.instance_type,
+                OpenComputeSpan._meta.get_field("provisioned_at").get_db_prep_value(span.provisioned_at, connection),
+            ],
+        )
 
 
 @dataclass(frozen=True)
