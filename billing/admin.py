@@ -23,10 +23,11 @@ from django.utils.text import capfirst
 
 from billing.links import invoice_pdf_link_path
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, Price, UsageEvent
-from billing.periods import current_month, format_month, parse_month, previous_month
+from billing.periods import closed_month, current_month, format_month, parse_month, previous_month
 from billing.services import invoice_mark_paid, invoice_render_pdf, invoice_void
 from elbia.accounts.models import Account
 from elbia.admin import AccountFilter, ElbiaModelAdmin, ReadOnlyAdmin, changelist_url, link, links, service_action
+from elbia.api.ids import public_id_pattern
 from elbia.audit.services import audit_record
 from functions.models import Function
 
@@ -153,9 +154,10 @@ class MonthForm(forms.Form):
             month = parse_month(self.cleaned_data["month"].strip())
         except ValueError as exc:
             raise forms.ValidationError(f"{capfirst(str(exc))}.") from None
-        if month >= current_month():
-            raise forms.ValidationError(f"{format_month(month)} is not over yet: only closed months are invoiced.")
-        return month
+        try:
+            return closed_month(month)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(Invoice)
@@ -168,7 +170,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     search_fields = ["public_id__exact"]
     search_account_names = True
     search_help_text = "An invoice ID (INV_..., exact), or part of an account's name."
-    exact_search = ((r"INV_\d{10}", "public_id"),)
+    exact_search = ((public_id_pattern(Invoice.PUBLIC_ID_PREFIX), "public_id"),)
     ordering = ["-id"]
     sortable_by = ["public_id"]
     fields = [

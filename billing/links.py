@@ -21,7 +21,7 @@ def _signer() -> signing.TimestampSigner:
 
 def invoice_pdf_link_path(public_id: str) -> str:
     """The site-relative path of a freshly signed link to the invoice's PDF."""
-    return reverse("invoice-pdf", kwargs={"token": _signer().sign(public_id)})
+    return reverse("billing:invoice-pdf", kwargs={"token": _signer().sign(public_id)})
 
 
 def invoice_pdf_url(public_id: str, request=None) -> str:

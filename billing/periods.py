@@ -49,6 +49,26 @@ def parse_month(text: str) -> date:
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 
+class FutureMonth(ValueError):
+    """A month that has not started yet."""
+
+
+def parse_past_month(text: str, *, now: datetime | None = None) -> date:
+    """``parse_month`` for reading usage: ``FutureMonth`` for a month that has not started yet."""
+    month = parse_month(text)
+    if month > current_month(now):
+        raise FutureMonth(f"{format_month(month)} has not started yet")
+    return month
+
+
+def closed_month(month: date, *, now: datetime | None = None) -> date:
+    """The first day of ``month`` if it is over (only closed months are invoiced); ``ValueError`` otherwise."""
+    month = month_start(month)
+    if month >= current_month(now):
+        raise ValueError(f"{format_month(month)} is not over yet: only closed months are invoiced.")
+    return month
+
+
 def format_month(month: date) -> str:
     """A month as ``YYYY-MM``."""
     return f"{month.year:04d}-{month.month:02d}"

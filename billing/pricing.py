@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing.money import CURRENCY, line_amount_cents
+from billing.money import CURRENCY, format_cents, line_amount_cents
 from billing.periods import format_month
+from elbia.errors import Unavailable
 from resources.catalog import INSTANCE_TYPES
 
 MB_MS_PER_GB_SECOND = 1024 * 1000
@@ -20,8 +21,10 @@ DISPLAY_QUANTITY = Decimal("0.000001")
 REQUEST, GB_SECOND, INSTANCE_HOUR = "request", "gb_second", "instance_hour"
 
 
-class PriceMissing(LookupError):
-    """The price book has no price for a kind of usage in a month: the month cannot be priced."""
+class PriceMissing(Unavailable):
+    """The price book has no price for a kind of usage in a month: the month cannot be priced (staff add it)."""
+
+    code = "pricing_unavailable"
 
     def __init__(self, month: date, what: str):
         self.month, self.what = month, what
@@ -57,6 +60,10 @@ class UsageLine:
     price_unit: str
     amount_cents: int
 
+    @property
+    def amount(self) -> str:
+        return format_cents(self.amount_cents)
+
 
 @dataclass(frozen=True)
 class MeteredUsage:
@@ -84,6 +91,16 @@ class Usage:
     @property
     def gigabyte_hours(self) -> Decimal:
         return self.gigabyte_seconds / SECONDS_PER_HOUR
+
+    @property
+    def gigabytes_hour(self) -> str:
+        """Function GB-hours for display, as the seed shows them: ``"42.3 GBh"``."""
+        return f"{self.gigabyte_hours:,.1f} GBh"
+
+    @property
+    def current_month_cost(self) -> str:
+        """The month's cost for display: ``"$2,345.00"``."""
+        return format_cents(self.cost_cents)
 
 
 def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usage:

@@ -17,6 +17,7 @@ from billing.locks import lock_account_billing, lock_accounts_billing
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, UsageEvent
 from billing.pdf import render_invoice_pdf
 from billing.periods import (
+    closed_month,
     closed_months,
     current_month,
     format_month,
@@ -37,6 +38,7 @@ from functions.models import Function
 logger = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_BATCH = 1000
+BATCH_SIZE_ERROR = f"Send from 1 to {MAX_EVENTS_PER_BATCH:,} events."
 # How far ahead of the server's clock an event's timestamp may be (clocks drift).
 CLOCK_SKEW = timedelta(minutes=5)
 # The invoice job fills in at most this many closed months per account (a year of history).
@@ -94,7 +96,7 @@ def usage_record_events(
     queries for any batch size.
     """
     if not 1 <= len(events) <= MAX_EVENTS_PER_BATCH:
-        raise ValidationError({"events": [f"Send from 1 to {MAX_EVENTS_PER_BATCH:,} events."]})
+        raise ValidationError({"events": [BATCH_SIZE_ERROR]})
     now = now or timezone.now()
     lock_account_billing(account.id, shared=True)
 
@@ -240,10 +242,10 @@ def invoice_generate_for_month(*, account: Account, month: date, now: datetime |
 
 
 def _closed_month(month: date, now: datetime) -> date:
-    month = month_start(month)
-    if month >= current_month(now):
-        raise ValidationError({"month": [f"{format_month(month)} is not over yet: only closed months are invoiced."]})
-    return month
+    try:
+        return closed_month(month, now=now)
+    except ValueError as exc:
+        raise ValidationError({"month": [str(exc)]}) from None
 
 
 def _insert_invoices(priced: dict[int, Usage], *, month: date, now: datetime) -> tuple[list[Invoice], int]:

@@ -31,9 +31,9 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
-from rest_framework.exceptions import APIException
 
 from elbia.audit.services import audit_record
+from elbia.errors import DomainError
 
 #: The permission every admin action requires (held by the ``operator`` group and by superusers).
 RUN_ACTIONS_PERMISSION = "audit.run_admin_actions"
@@ -161,16 +161,15 @@ def links(items: Iterable[tuple[str, str]]) -> str:
 # --- Actions -----------------------------------------------------------------------------------------
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return str(exc.detail if isinstance(exc, APIException) else exc)
+def _reason(exc: ValidationError | DomainError) -> str:
+    """A refusal as staff read it: a domain error's sentence, or a validation error's messages."""
+    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 def service_action(*, description: str, verb: str, changed_fields: Iterable[str] = (), confirm: str = "") -> Callable:
     """Make an admin action out of ``apply(modeladmin, request, obj) -> bool`` (True: it changed ``obj``).
 
-    ``apply`` calls one service for one object; a ``ValidationError`` or a 409 it raises refuses that
+    ``apply`` calls one service for one object; a ``ValidationError`` or a domain error it raises refuses that
     object (named in the message) and the others go on. Each change is recorded as ``<model>.<verb>``.
     ``confirm``: the question a confirmation page asks first (dangerous actions).
     """
@@ -298,7 +297,7 @@ class ElbiaModelAdmin(admin.ModelAdmin):
         for obj in selected:
             try:
                 did_change = apply(self, request, obj)
-            except (ValidationError, APIException) as exc:
+            except (ValidationError, DomainError) as exc:
                 refused.append(f"{obj}: {_reason(exc)}")
                 continue
             if did_change:

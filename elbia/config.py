@@ -60,3 +60,11 @@ def parse_fernet_keys(text: str) -> list[str]:
                 '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
             )
     return keys
+
+
+def parse_url(text: str, *, schemes: tuple[str, ...]) -> str:
+    """A URL whose scheme is one of ``schemes`` (``redis://...``); ``ValueError`` names the ones allowed."""
+    scheme, separator, _ = text.partition("://")
+    if not separator or scheme not in schemes:
+        raise ValueError(f"expected a URL starting with {' or '.join(f'{name}://' for name in schemes)}")
+    return text

@@ -81,6 +81,12 @@ class StepFailed(Exception):
     """The step cannot be done, for a reason shown to the customer (raised by a claim check or the work)."""
 
 
+def count_live(queryset) -> dict[str, int]:
+    """How many rows of a lifecycle model's ``queryset`` are live (``total``: not deleted) and ``active``."""
+    live = queryset.exclude(status="deleted")
+    return live.aggregate(total=models.Count("id"), active=models.Count("id", filter=models.Q(status="active")))
+
+
 def backoff(retries: int) -> float:
     """Seconds before retry number ``retries + 1``: ELBIA_RETRY_BACKOFF * 2**retries, capped."""
     return min(settings.ELBIA_RETRY_BACKOFF * 2**retries, MAX_BACKOFF_SECONDS)

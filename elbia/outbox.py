@@ -21,10 +21,17 @@ class Message:
         self.args = args
 
     def __call__(self) -> None:
+        from celery.exceptions import NotRegistered
+
         from elbia.celery import app
 
         try:
-            app.tasks[self.task_name].apply_async(args=self.args)
+            try:
+                task = app.tasks[self.task_name]
+            except NotRegistered:  # a process that has not loaded the apps' task modules yet (a web worker)
+                app.loader.import_default_modules()
+                task = app.tasks[self.task_name]
+            task.apply_async(args=self.args)
         except Exception:
             logger.warning("Could not queue %s%s; the reaper will find the work again", self.task_name, self.args)
 

@@ -9,13 +9,14 @@ message naming the variable.
 
 import base64
 import hashlib
+from functools import partial
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_count, parse_fernet_keys, parse_rate, parse_seconds
+from elbia.config import parse_count, parse_fernet_keys, parse_rate, parse_seconds, parse_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -168,7 +169,7 @@ TEMPLATES = [
 
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'elbia.sqlite3'}"))}
-if not DATABASES["default"]["ENGINE"].startswith("django.db.backends."):
+if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL is invalid: use postgres://USER@HOST:PORT/NAME or sqlite:///PATH."
     )
@@ -189,7 +190,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis --------------------------------------------------------------
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = _read("REDIS_URL", partial(parse_url, schemes=("redis", "rediss", "unix")), "")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -208,7 +209,11 @@ else:
 
 # --- Celery -----------------------------------------------------------------------
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
+CELERY_BROKER_URL = _read(
+    "CELERY_BROKER_URL",
+    partial(parse_url, schemes=("redis", "rediss", "amqp", "pyamqp", "sqla+sqlite", "sqla+postgresql", "memory")),
+    REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}",
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -293,7 +298,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["elbia.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["elbia.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "elbia.api.pagination.LimitOffsetPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["elbia.api.filtering.FilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["elbia.api.throttling.TokenRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "elbia.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "elbia.api.errors.exception_handler",
@@ -319,6 +324,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Enums are listed in the schema itself; "* `pending` - pending" lines would only repeat them.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An Elbia API token (`elb_...`)."}

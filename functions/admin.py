@@ -9,10 +9,12 @@ hold the customer's secrets (only their names are). A failed deployment is retri
 from django.contrib import admin
 
 from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links, service_action
+from elbia.api.ids import public_id_pattern
 from functions.models import Function, FunctionStatus
 from functions.runtimes import RUNTIMES
 from functions.services import function_retry_deploy
 from resources.catalog import REGIONS
+from resources.models import Resource
 
 
 @admin.register(Function)
@@ -33,7 +35,10 @@ class FunctionAdmin(ReadOnlyAdmin):
     search_help_text = (
         "A function ID (FUNC_...) or its resource's ID (RES_...), exact; or part of a function's or an account's name."
     )
-    exact_search = ((r"FUNC_\d{10}", "public_id"), (r"RES_\d{10}", "resource__public_id"))
+    exact_search = (
+        (public_id_pattern(Function.PUBLIC_ID_PREFIX), "public_id"),
+        (public_id_pattern(Resource.PUBLIC_ID_PREFIX), "resource__public_id"),
+    )
     ordering = ["-id"]
     sortable_by = ["public_id"]
     fields = [

@@ -1,53 +1,59 @@
-"""The query parameters of ``GET /v1/functions``: ``status``, ``runtime``, ``tag`` and ``ordering``.
+"""The filters of the function lists (``GET /v1/functions`` and the dashboard's Functions page).
 
-Every value is checked before it reaches the selector; a bad one is a ``400 invalid_parameter`` naming
-the parameter (an unknown status or runtime is an error, not an empty list).
+Each filterable field is declared here once: the API reads it, the OpenAPI document describes it and the
+dashboard renders it. Deleted functions are listed only when ``status`` asks for them.
 """
 
-from typing import Any
+import django_filters
+from django.db.models import Exists, OuterRef
 
-from django.core.exceptions import ValidationError
-
-from elbia.api.exceptions import InvalidParameter
-from elbia.api.views import parse_choice
-from functions.models import FunctionStatus
-from functions.runtimes import RUNTIMES
-from functions.validators import MAX_TAG_LENGTH, validate_tag
+from elbia.filtersets import ListFilterSet, OrderingFilter, PatternFilter, value_choices
+from functions.models import Function, FunctionStatus, FunctionTag
+from functions.runtimes import RUNTIME_NAMES, runtime_name
+from functions.validators import MAX_TAG_LENGTH, TAG
+from resources.catalog import REGIONS
 from resources.selectors import DEFAULT_ORDERING, ORDERINGS
 
 
-def _tag(params) -> str | None:
-    tag = params.get("tag")
-    if tag is None:
-        return None
-    try:
-        validate_tag(tag)
-    except ValidationError:
-        raise InvalidParameter(
-            f"Parameter 'tag' must be a tag: 1-{MAX_TAG_LENGTH} letters, digits or _ . : / = + @ -, "
-            "starting with a letter or digit."
-        ) from None
-    return tag
+class FunctionFilterSet(ListFilterSet):
+    """Functions by status, runtime, region and tag, and ``ordering``."""
 
+    hidden_status = FunctionStatus.DELETED
 
-def function_list_params(params) -> dict[str, Any]:
-    """The keyword arguments of ``functions.selectors.function_list`` for these query parameters."""
-    return {
-        "status": parse_choice(params, "status", tuple(FunctionStatus.values)),
-        "runtime": parse_choice(params, "runtime", tuple(RUNTIMES)),
-        "tag": _tag(params),
-        "ordering": parse_choice(params, "ordering", tuple(ORDERINGS), default=DEFAULT_ORDERING),
-    }
+    status = django_filters.ChoiceFilter(
+        choices=value_choices(FunctionStatus.values),
+        empty_label="All live statuses",
+        help_text="Only functions in this status. Deleted functions are listed only when asked for.",
+    )
+    runtime = django_filters.ChoiceFilter(
+        choices=value_choices(RUNTIME_NAMES),
+        empty_label="All runtimes",
+        method="filter_runtime",
+        help_text='Only functions on this runtime, by name or identifier: "Node.js 20" or "nodejs20.x" '
+        "(see GET /v1/runtimes).",
+    )
+    region = django_filters.ChoiceFilter(
+        choices=value_choices(REGIONS), empty_label="All regions", help_text="Only functions in this region code."
+    )
+    tag = PatternFilter(
+        TAG.pattern,
+        message=f"Parameter 'tag' must be a tag: 1-{MAX_TAG_LENGTH} letters, digits or _ . : / = + @ -, "
+        "starting with a letter or digit.",
+        method="filter_tag",
+        help_text="Only functions that have this tag among theirs (a function group identifier).",
+    )
+    ordering = OrderingFilter(ORDERINGS, default=DEFAULT_ORDERING)
 
+    class Meta:
+        model = Function
+        fields = ["status", "runtime", "region", "tag", "ordering"]
 
-LIST_PARAMETERS = [
-    (
-        "status",
-        "Only functions in this status: "
-        + ", ".join(FunctionStatus.values)
-        + ". Deleted functions are listed only when asked for.",
-    ),
-    ("runtime", 'Only functions on this runtime, e.g. "Node.js 20" (see GET /v1/runtimes).'),
-    ("tag", "Only functions that have this tag among theirs (a function group identifier)."),
-    ("ordering", "created_at or -created_at (default); ties are broken by id."),
-]
+    def filter_runtime(self, queryset, name, value):
+        return queryset.filter(runtime=runtime_name(value)) if value else queryset
+
+    def filter_tag(self, queryset, name, value):
+        """A semi-join (EXISTS) on the (account, tag, function) index, so no function is listed twice."""
+        if not value:
+            return queryset
+        tagged = FunctionTag.objects.filter(account=OuterRef("account_id"), tag=value, function=OuterRef("pk"))
+        return queryset.filter(Exists(tagged))

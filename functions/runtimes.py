@@ -74,3 +74,13 @@ RUNTIMES: dict[str, Runtime] = {
 }
 
 CURRENT_RUNTIMES = tuple(name for name, runtime in RUNTIMES.items() if not runtime.deprecated)
+#: Every way a runtime may be named: its name (``Node.js 20``) or its AWS identifier (``nodejs20.x``).
+RUNTIME_NAMES: dict[str, str] = {
+    **{runtime.identifier: name for name, runtime in RUNTIMES.items()},
+    **{name: name for name in RUNTIMES},
+}
+
+
+def runtime_name(value: str) -> str:
+    """The catalog name of a runtime named by its name or its identifier; ``value`` itself when neither."""
+    return RUNTIME_NAMES.get(value, value)

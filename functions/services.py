@@ -14,9 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from elbia.accounts.models import Account
-from elbia.api.exceptions import Conflict
+from elbia.errors import Conflict
 from elbia.outbox import enqueue
 from functions.models import Function, FunctionStatus, FunctionTag
+from functions.runtimes import runtime_name
 from functions.validators import validate_current_runtime
 from resources.models import ResourceStatus
 from resources.services import (
@@ -82,13 +83,14 @@ def function_create(
 
     The resource's provisioning and the function's deployment are queued when the transaction commits;
     the deployment waits for the resource to be active. Names are unique among the account's live
-    functions (409). ``deployment_started`` is the moment the deployment was requested.
+    functions (409). ``deployment_started`` is the moment the deployment was requested. ``runtime`` may
+    be the catalog's name or the runtime's identifier; the function keeps the name.
     """
     now = timezone.now()
     function = Function(
         account=account,
         name=name,
-        runtime=runtime,
+        runtime=runtime_name(runtime),
         handler=handler,
         memory_mb=memory_mb,
         timeout_s=timeout_s,

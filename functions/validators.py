@@ -8,10 +8,11 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from functions.runtimes import CURRENT_RUNTIMES, RUNTIMES
+from functions.runtimes import CURRENT_RUNTIMES, RUNTIME_NAMES, RUNTIMES, runtime_name
+from resources.validators import FUNCTION_MEMORY_MB, validate_function_memory_mb
 
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-MEMORY_MB = (128, 10240)
+MEMORY_MB = FUNCTION_MEMORY_MB
 TIMEOUT_S = (1, 900)
 
 MAX_TAGS = 50
@@ -62,8 +63,8 @@ def validate_name(value: str) -> None:
 
 
 def validate_runtime(value: str) -> None:
-    """A runtime from the catalog (deprecated ones included: functions already on them keep it)."""
-    if value not in RUNTIMES:
+    """A runtime from the catalog, by name or identifier (deprecated ones included: functions on them keep it)."""
+    if value not in RUNTIME_NAMES:
         raise ValidationError(
             f"{_quoted(value)} is not a runtime; choose one of: {', '.join(CURRENT_RUNTIMES)}.", code="invalid_choice"
         )
@@ -72,6 +73,7 @@ def validate_runtime(value: str) -> None:
 def validate_current_runtime(value: str) -> None:
     """A runtime new functions may use: in the catalog and not deprecated."""
     validate_runtime(value)
+    value = runtime_name(value)
     if RUNTIMES[value].deprecated:
         raise ValidationError(
             f"{value} is deprecated: new functions cannot use it. Choose one of: {', '.join(CURRENT_RUNTIMES)}.",
@@ -81,7 +83,7 @@ def validate_current_runtime(value: str) -> None:
 
 def validate_handler(handler: str, runtime: str) -> None:
     """The handler has the format ``runtime`` expects (``index.handler`` for Node.js, and so on)."""
-    kind = RUNTIMES.get(runtime)
+    kind = RUNTIMES.get(runtime_name(runtime))
     if kind is None:
         return  # the runtime is reported on its own
     if not kind.handler_is_valid(handler):
@@ -97,9 +99,7 @@ def _validate_int_range(value, low: int, high: int, unit: str) -> None:
         raise ValidationError(f"Ensure this value is an integer from {low} to {high} ({unit}).", code="invalid")
 
 
-def validate_memory_mb(value: int) -> None:
-    """Memory in MB, 128 to 10240 (AWS Lambda's range)."""
-    _validate_int_range(value, *MEMORY_MB, "MB")
+validate_memory_mb = validate_function_memory_mb
 
 
 def validate_timeout_s(value: int) -> None:

@@ -12,11 +12,10 @@ is a unique-index lookup.
 from django.contrib import admin
 
 from elbia.admin import AccountFilter, ReadOnlyAdmin, changelist_url, choices_filter, link, links, service_action
+from elbia.api.ids import public_id_pattern
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.models import Resource, ResourceStatus
 from resources.services import resource_delete, resource_retry_provisioning
-
-PUBLIC_ID = r"RES_\d{10}"
 
 
 @admin.register(Resource)
@@ -34,7 +33,7 @@ class ResourceAdmin(ReadOnlyAdmin):
     search_fields = ["name"]
     search_account_names = True
     search_help_text = "A resource ID (RES_..., exact), or part of a resource's or an account's name."
-    exact_search = ((PUBLIC_ID, "public_id"),)
+    exact_search = ((public_id_pattern(Resource.PUBLIC_ID_PREFIX), "public_id"),)
     ordering = ["-id"]
     sortable_by = ["public_id"]
     fields = [

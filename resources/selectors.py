@@ -1,9 +1,9 @@
 """Reads for resources; every queryset starts from the account."""
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 
 from elbia.accounts.models import Account
-from resources.models import Resource, ResourceStatus
+from resources.models import Resource
 
 ORDERINGS: dict[str, tuple[str, str]] = {
     "-created_at": ("-created_at", "-id"),
@@ -12,34 +12,9 @@ ORDERINGS: dict[str, tuple[str, str]] = {
 DEFAULT_ORDERING = "-created_at"
 
 
-def resource_list(
-    *,
-    account: Account,
-    type: str | None = None,
-    region: str | None = None,
-    status: str | None = None,
-    condition: Q | None = None,
-    include_deleted: bool = False,
-    ordering: str = DEFAULT_ORDERING,
-) -> QuerySet[Resource]:
-    """The account's resources, newest first by default (ties broken by id).
-
-    Deleted resources are left out unless ``status`` or ``include_deleted`` asks
-    for them (the API sets ``include_deleted`` when its JSON filter names ``status``).
-    ``condition`` is an already validated ``Q`` (the compiled JSON filter).
-    """
-    resources = Resource.objects.for_account(account)
-    if type is not None:
-        resources = resources.filter(type=type)
-    if region is not None:
-        resources = resources.filter(region=region)
-    if status is not None:
-        resources = resources.filter(status=status)
-    elif not include_deleted:
-        resources = resources.exclude(status=ResourceStatus.DELETED)
-    if condition is not None:
-        resources = resources.filter(condition)
-    return resources.order_by(*ORDERINGS[ordering])
+def resource_list(*, account: Account) -> QuerySet[Resource]:
+    """The account's resources, deleted ones included (``resources.filtersets`` filters, hides and orders them)."""
+    return Resource.objects.for_account(account)
 
 
 def resource_get(*, account: Account, public_id: str) -> Resource:

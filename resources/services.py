@@ -15,15 +15,20 @@ from django.db.models import Q
 from django.utils import timezone
 
 from elbia.accounts.models import Account
-from elbia.api.exceptions import Conflict
 from elbia.api.ids import is_public_id
+from elbia.errors import Conflict
 from elbia.outbox import enqueue
 from resources.models import LIVE_STATUSES, Resource, ResourceStatus, ResourceType
-from resources.validators import DEFAULT_VPC_NAME, validate_instance_type, validate_region, validate_vpc_name
+from resources.validators import (
+    DEFAULT_VPC_NAME,
+    validate_function_memory_mb,
+    validate_instance_type,
+    validate_region,
+    validate_vpc_name,
+)
 
 DEFAULT_VPC_CIDR = "172.31.0.0/16"  # what AWS gives every region's default VPC
 VPC_CIDR = "10.0.0.0/16"
-FUNCTION_MEMORY_MB = (128, 10240)
 
 _UNSET: Any = object()
 
@@ -197,17 +202,17 @@ def resource_create(
     return resource
 
 
-def _check_function_memory(memory_mb: int) -> None:
-    low, high = FUNCTION_MEMORY_MB
-    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or not low <= memory_mb <= high:
-        raise ValidationError({"memory_mb": [f"Ensure this value is an integer from {low} to {high}."]})
+def resource_or_vpc_create(*, account: Account, type: str = ResourceType.COMPUTE, **fields) -> Resource:
+    """``POST /v1/resources``: a VPC when ``type`` is ``vpc`` (``vpc_create``), else a compute instance."""
+    create = vpc_create if type == ResourceType.VPC else resource_create
+    return create(account=account, **fields)
 
 
 @transaction.atomic
 def resource_create_for_function(*, account: Account, region: str, memory_mb: int, name: str) -> Resource:
     """Create the compute behind a function (``type=function``, pending) and queue its provisioning."""
     _check("region", validate_region, region)
-    _check_function_memory(memory_mb)
+    _check("memory_mb", validate_function_memory_mb, memory_mb)
     resource = _save_new(
         _pending(account=account, type=ResourceType.FUNCTION, region=region, memory_mb=memory_mb, name=name)
     )
@@ -218,7 +223,7 @@ def resource_create_for_function(*, account: Account, region: str, memory_mb: in
 @transaction.atomic
 def resource_resize_for_function(*, resource: Resource, memory_mb: int) -> Resource:
     """Record a function's new memory size on its resource (the functions app calls this on redeploy)."""
-    _check_function_memory(memory_mb)
+    _check("memory_mb", validate_function_memory_mb, memory_mb)
     updated = Resource.objects.filter(pk=resource.pk, type=ResourceType.FUNCTION).update(
         memory_mb=memory_mb, updated_at=timezone.now()
     )

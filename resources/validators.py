@@ -13,6 +13,8 @@ MAX_TAGS = 50
 MAX_TAG_VALUE = 256
 VPC_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 DEFAULT_VPC_NAME = "default"
+#: The memory a function's compute may have, in MB (AWS Lambda's range); the functions app validates with it.
+FUNCTION_MEMORY_MB = (128, 10240)
 
 
 def validate_region(value: str) -> None:
@@ -25,6 +27,13 @@ def validate_instance_type(value: str) -> None:
     """An instance type from the catalog (``t2.micro``, ``m5.large``, ...)."""
     if value not in INSTANCE_TYPES:
         raise ValidationError(f"'{value[:64]}' is not a valid instance type.", code="invalid_choice")
+
+
+def validate_function_memory_mb(value: int) -> None:
+    """Memory of a function's compute in MB, 128 to 10240 (AWS Lambda's range)."""
+    low, high = FUNCTION_MEMORY_MB
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"Ensure this value is an integer from {low} to {high} (MB).", code="invalid")
 
 
 def _printable(value: str) -> bool:

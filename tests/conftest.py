@@ -89,6 +89,13 @@ def other_api(make_client, other_user):
 
 
 @pytest.fixture
+def signed_in(client, user):
+    """A browser signed in to the dashboard as ``user``."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def anonymous_api():
     return APIClient()
 

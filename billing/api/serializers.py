@@ -1,25 +1,22 @@
 """Input and output shapes of /v1/usage/events, /v1/usage and /v1/billing/invoices."""
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.links import invoice_pdf_url
 from billing.models import Invoice, InvoiceLine
-from billing.money import format_cents
 from billing.periods import format_month
 from billing.selectors import Usage, UsageLine
-from billing.services import MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
+from billing.services import BATCH_SIZE_ERROR, MAX_EVENTS_PER_BATCH, UsageEventInput, event_error_key
 from elbia.api.ids import is_public_id
-from elbia.api.serializers import UNKNOWN_FIELD, field_label
+from elbia.api.serializers import UNKNOWN_FIELD, field_label, parse_rfc3339
 from functions.validators import MEMORY_MB, TIMEOUT_S
 
 MAX_EVENT_ID_LENGTH = 128
 MAX_DURATION_MS = TIMEOUT_S[1] * 1000  # the longest a function may run
 MIN_MEMORY_MB, MAX_MEMORY_MB = MEMORY_MB
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _EVENT_FIELDS = frozenset({"event_id", "function", "timestamp", "duration_ms", "memory_mb"})
 
 
@@ -61,7 +58,7 @@ class UsageEventBatchSerializer(serializers.Serializer):
         if not isinstance(events, list):
             errors["events"] = ["This field is required." if events is None else "Must be a list of events."]
         elif not 1 <= len(events) <= MAX_EVENTS_PER_BATCH:
-            errors["events"] = [f"Send from 1 to {MAX_EVENTS_PER_BATCH:,} events."]
+            errors["events"] = [BATCH_SIZE_ERROR]
         if errors:
             raise serializers.ValidationError(errors)
         parsed = []
@@ -138,10 +135,10 @@ def _timestamp(value, refuse) -> datetime | None:
     if value is None:
         refuse("timestamp", "This field is required.")
         return None
-    if isinstance(value, str) and _RFC3339.fullmatch(value):
+    if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.upper()).astimezone(UTC)
-        except (ValueError, OverflowError):
+            return parse_rfc3339(value)
+        except ValueError:
             pass
     refuse("timestamp", "Must be an RFC 3339 date-time with a time zone, e.g. 2025-01-01T00:00:00Z.")
     return None
@@ -165,7 +162,7 @@ class UsageLineSerializer(serializers.Serializer):
     unit_price = serializers.SerializerMethodField(help_text="Decimal string, in `currency` per `price_unit`.")
     price_unit = serializers.CharField()
     amount_cents = serializers.IntegerField()
-    amount = serializers.SerializerMethodField()
+    amount = serializers.CharField(help_text='e.g. "$12.34"')
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_instance_type(self, line: UsageLine | InvoiceLine) -> str | None:
@@ -176,9 +173,6 @@ class UsageLineSerializer(serializers.Serializer):
 
     def get_unit_price(self, line) -> str:
         return _decimal_text(line.unit_price)
-
-    def get_amount(self, line) -> str:
-        return format_cents(line.amount_cents)
 
 
 def _decimal_text(value) -> str:
@@ -191,9 +185,9 @@ class UsageSerializer(serializers.Serializer):
 
     period = serializers.SerializerMethodField(help_text="YYYY-MM")
     total_executions = serializers.IntegerField()
-    gigabytes_hour = serializers.SerializerMethodField(help_text='Function GB-hours for display, e.g. "42.3 GBh".')
+    gigabytes_hour = serializers.CharField(help_text='Function GB-hours for display, e.g. "42.3 GBh".')
     gigabyte_hours = serializers.SerializerMethodField(help_text="Function GB-hours (6 decimal places).")
-    current_month_cost = serializers.SerializerMethodField(help_text='The month\'s cost, e.g. "$2,345.00".')
+    current_month_cost = serializers.CharField(help_text='The month\'s cost, e.g. "$2,345.00".')
     cost_cents = serializers.IntegerField()
     currency = serializers.CharField()
     breakdown = UsageLineSerializer(source="lines", many=True)
@@ -201,15 +195,9 @@ class UsageSerializer(serializers.Serializer):
     def get_period(self, usage: Usage) -> str:
         return format_month(usage.month)
 
-    def get_gigabytes_hour(self, usage: Usage) -> str:
-        return f"{usage.gigabyte_hours:,.1f} GBh"
-
     @extend_schema_field(serializers.FloatField())
     def get_gigabyte_hours(self, usage: Usage) -> float:
         return round(float(usage.gigabyte_hours), 6)
-
-    def get_current_month_cost(self, usage: Usage) -> str:
-        return format_cents(usage.cost_cents)
 
 
 class InvoiceSerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-"""Dashboard forms: sign-in (rate limited), sign-up, API token generation and the overview filters."""
+"""Dashboard forms: sign-in (rate limited), sign-up and API token generation (list filters are the apps' FilterSets)."""
 
 import uuid
 
@@ -12,11 +12,6 @@ from django.core.exceptions import ValidationError
 from elbia.accounts.models import User
 from elbia.accounts.throttling import attempt_count, attempt_forgive, attempts_reset
 from elbia.api.throttling import client_ip
-from functions.models import FunctionStatus
-from functions.runtimes import RUNTIMES
-from functions.validators import MAX_TAG_LENGTH, validate_tag
-from resources.catalog import REGIONS
-from resources.models import ResourceStatus, ResourceType
 
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait a few minutes and try again."
 
@@ -138,30 +133,3 @@ class TokenCreateForm(forms.Form):
             {"name": name, "description": description, "checked": name in chosen}
             for name, description in settings.SCOPES.items()
         ]
-
-
-class _ListFilterForm(forms.Form):
-    """GET filters of an overview page: every field optional, unknown values are an error, not an empty page."""
-
-    def filters(self) -> dict[str, str]:
-        return {name: value for name, value in self.cleaned_data.items() if value}
-
-
-def _choices(values, label: str) -> list[tuple[str, str]]:
-    return [("", label), *((value, value) for value in values)]
-
-
-REGION_CHOICES = _choices(REGIONS, "All regions")
-
-
-class ResourceFilterForm(_ListFilterForm):
-    status = forms.ChoiceField(choices=_choices(ResourceStatus.values, "All live statuses"), required=False)
-    type = forms.ChoiceField(choices=_choices(ResourceType.values, "All types"), required=False)
-    region = forms.ChoiceField(choices=REGION_CHOICES, required=False)
-
-
-class FunctionFilterForm(_ListFilterForm):
-    status = forms.ChoiceField(choices=_choices(FunctionStatus.values, "All live statuses"), required=False)
-    runtime = forms.ChoiceField(choices=_choices(RUNTIMES, "All runtimes"), required=False)
-    region = forms.ChoiceField(choices=REGION_CHOICES, required=False)
-    tag = forms.CharField(required=False, max_length=MAX_TAG_LENGTH, validators=[validate_tag])

@@ -1,4 +1,7 @@
-"""The dashboard's pages (namespace ``dashboard``); sign-in, sign-out and sign-up are in elbia/urls.py."""
+"""The dashboard's own pages (namespace ``dashboard``): the overview and Account Settings.
+
+Each app's pages are in its own ``urls.py``; sign-in, sign-out and sign-up are in elbia/urls.py.
+"""
 
 from django.urls import path
 
@@ -8,11 +11,6 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("resources/", views.resources, name="resources"),
-    path("functions/", views.functions, name="functions"),
-    path("usage/", views.usage, name="usage"),
-    path("billing/invoices/", views.invoices, name="invoices"),
-    path("billing/invoices/<str:public_id>/", views.invoice_detail, name="invoice"),
     path("settings/", views.account_settings, name="settings"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/new/", views.token_create, name="token-create"),

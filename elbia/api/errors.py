@@ -14,27 +14,29 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from elbia import errors as domain
 from elbia.api.exceptions import InsufficientScope
-from elbia.api.middleware import current_request_id
-from elbia.api.throttling import charge_stopped_request
+from elbia.api.headers import RETRY_AFTER, WWW_AUTHENTICATE
+from elbia.api.responses import (
+    BEARER_CHALLENGE,
+    INTERNAL_ERROR,
+    INVALID_JSON,
+    NOT_FOUND,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    error_body,
+    json_error,
+)
 
 logger = logging.getLogger("elbia.api")
 
-INVALID_JSON = "Invalid JSON in request body"
-UNAUTHORIZED = "Invalid or missing API token"
-NOT_FOUND = "Resource not available"
-RATE_LIMITED = "Rate limit exceeded"
-INTERNAL_ERROR = "Internal server error"
-WWW_AUTHENTICATE = 'Bearer realm="elbia"'
-
-
-def error_body(status: int, code: str, message: str, details=None) -> dict:
-    """The contract's error document."""
-    error = {"status": status, "code": code, "message": message}
-    if details:
-        error["details"] = details
-    error["request_id"] = current_request_id.get()
-    return {"error": error}
+# How the API answers each domain error (elbia.errors); NotFound is the contract's 404 (see _describe).
+DOMAIN_STATUSES: dict[type[domain.DomainError], tuple[int, dict[str, str]]] = {
+    domain.Conflict: (409, {}),
+    domain.NotAllowed: (403, {}),
+    domain.Unavailable: (503, {RETRY_AFTER: "60"}),
+    domain.DomainError: (400, {}),
+}
 
 
 def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
@@ -50,25 +52,28 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
     if isinstance(exc, RequestDataTooBig):
         return 413, "payload_too_large", "Request body is too large.", None, {}
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        challenge = WWW_AUTHENTICATE
+        challenge = BEARER_CHALLENGE
         if isinstance(exc, exceptions.AuthenticationFailed):
             challenge += ', error="invalid_token"'
-        return 401, "unauthorized", UNAUTHORIZED, None, {"WWW-Authenticate": challenge}
+        return 401, "unauthorized", UNAUTHORIZED, None, {WWW_AUTHENTICATE: challenge}
     if isinstance(exc, InsufficientScope):
-        challenge = f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{exc.scope}"'
+        challenge = f'{BEARER_CHALLENGE}, error="insufficient_scope", scope="{exc.scope}"'
         return (
             403,
             "insufficient_scope",
             str(exc.detail),
             {"required_scope": exc.scope},
-            {"WWW-Authenticate": challenge},
+            {WWW_AUTHENTICATE: challenge},
         )
-    if isinstance(exc, Http404 | exceptions.NotFound):
+    if isinstance(exc, Http404 | exceptions.NotFound | domain.NotFound):
         return 404, "not_found", NOT_FOUND, None, {}
+    if isinstance(exc, domain.DomainError):
+        status, headers = DOMAIN_STATUSES[next(kind for kind in DOMAIN_STATUSES if isinstance(exc, kind))]
+        return status, exc.code, str(exc), None, headers
     if isinstance(exc, DjangoPermissionDenied):
         return 403, "permission_denied", "You do not have permission to perform this action.", None, {}
     if isinstance(exc, exceptions.Throttled):
-        headers = {"Retry-After": str(int(exc.wait) if exc.wait is not None else 1)}
+        headers = {RETRY_AFTER: str(int(exc.wait) if exc.wait is not None else 1)}
         return 429, "rate_limited", RATE_LIMITED, None, headers
     if isinstance(exc, exceptions.APIException):
         detail = exc.detail
@@ -81,23 +86,9 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
 
 def exception_handler(exc: Exception, context) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception becomes the contract's error response."""
-    exc = charge_stopped_request(exc, context)
     status, code, message, details, headers = _describe(exc)
     response = Response(error_body(status, code, message, details), status=status, headers=headers)
     set_rollback()  # a request that failed half-way leaves nothing half-written
-    return response
-
-
-def json_error(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
-    """A plain-Django error response in the contract's shape (outside DRF's views)."""
-    response = JsonResponse(
-        error_body(status, code, message),
-        status=status,
-        content_type="application/json; charset=utf-8",
-        json_dumps_params={"separators": (",", ":")},
-    )
-    for name, value in (headers or {}).items():
-        response[name] = value
     return response
 
 

@@ -12,14 +12,6 @@ class InvalidParameter(APIException):
     default_detail = "A query parameter is invalid."
 
 
-class Conflict(APIException):
-    """The request conflicts with the current state (duplicate name, VPC in use, already deleting)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with the current state of the resource."
-
-
 class InsufficientScope(APIException):
     """The token is valid but lacks the scope the endpoint requires."""
 

@@ -1,11 +1,8 @@
 """Idempotency keys for creating POSTs: a retry with the same ``Idempotency-Key`` replays the first response.
 
-An endpoint opts in declaratively, either way:
+A handler opts in with ``@idempotent``; ``elbia.api.views.CreateMixin`` does so for every creating viewset:
 
-    class ResourceViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, AccountScopedViewSet):
-        ...                                  # create() is idempotent
-
-    class UsageEventsView(AccountScopedAPIView):
+    class UsageEventsView(ApiView):
         @idempotent
         def post(self, request): ...
 
@@ -35,18 +32,19 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from elbia.accounts.models import Account, IdempotencyRecord
+from elbia.api import headers
 from elbia.api.exceptions import IdempotencyConflict, IdempotencyKeyReused, InvalidParameter
 from elbia.api.renderers import JSONRenderer
 
-HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
+HEADER = headers.IDEMPOTENCY_KEY
+REPLAYED_HEADER = headers.IDEMPOTENT_REPLAYED
 MAX_KEY_LENGTH = 255
 RETENTION = timedelta(hours=24)
 # A claim whose request died (a killed worker) is taken over once unlocked and older than this;
 # younger unlocked claims belong to a request about to lock them.
 CLAIM_GRACE = timedelta(seconds=10)
 # Response headers stored with the response and replayed.
-REPLAYED_RESPONSE_HEADERS = ("Location",)
+REPLAYED_RESPONSE_HEADERS = (headers.LOCATION,)
 LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -59,14 +57,6 @@ def idempotent(handler):
 
     wrapper.idempotent = True
     return wrapper
-
-
-class IdempotentCreateMixin:
-    """For viewsets: ``create()`` honours the ``Idempotency-Key`` header. List it before ``CreateModelMixin``."""
-
-    @idempotent
-    def create(self, request, *args, **kwargs):
-        return super().create(request, *args, **kwargs)
 
 
 def run_idempotently(view, request, call):

@@ -13,6 +13,11 @@ def new_public_id(prefix: str) -> str:
     return f"{prefix}{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
 
 
+def public_id_pattern(*prefixes: str) -> str:
+    """A regular expression matching a public ID with one of ``prefixes`` (for admin searches)."""
+    return rf"(?:{'|'.join(prefixes)})\d{{{DIGITS}}}"
+
+
 def is_public_id(value: str, prefix: str) -> bool:
     """Whether ``value`` has the shape of a public ID with ``prefix``."""
     digits = value[len(prefix) :]

@@ -75,7 +75,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, NoReturn
 
 from django.db.models import F, Q
@@ -93,6 +93,7 @@ from django.db.models.lookups import (
 )
 
 from elbia.api.exceptions import InvalidParameter
+from elbia.api.serializers import parse_rfc3339
 
 MAX_BYTES = 2048
 MAX_DEPTH = 4
@@ -104,7 +105,6 @@ FieldKind = Literal["string", "choice", "datetime", "integer"]
 TAG_PREFIX = "tags."
 TAG_KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.:/-]{0,63}", re.ASCII)
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _PUBLIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _PLAIN_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_.:/$-]+", re.ASCII)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -176,10 +176,24 @@ class JsonFilter:
 
         Raises :class:`~elbia.api.exceptions.InvalidParameter` for every invalid input, and nothing else.
         """
+        return self.compile_document(text).condition
+
+    def compile_document(self, text: str) -> "CompiledFilter":
+        """``compile``, also telling which public fields the document names."""
         document = _parse(text)
         if not isinstance(document, dict):
             raise InvalidParameter(f"Parameter 'filter' must be a JSON object, not {_json_type(document)}.")
-        return _Compilation(self).filter_object(document, depth=1, path="filter", allow_empty=True)
+        compilation = _Compilation(self)
+        condition = compilation.filter_object(document, depth=1, path="filter", allow_empty=True)
+        return CompiledFilter(condition=condition, fields=frozenset(compilation.fields))
+
+
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A compiled ``filter`` document: its condition and the public fields it names anywhere."""
+
+    condition: Q
+    fields: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -232,6 +246,7 @@ class _Compilation:
     def __init__(self, json_filter: JsonFilter) -> None:
         self.json_filter = json_filter
         self.conditions = 0
+        self.fields: set[str] = set()
 
     def filter_object(self, document: dict[str, Any], *, depth: int, path: str, allow_empty: bool = False) -> Q:
         if depth > MAX_DEPTH:
@@ -277,6 +292,7 @@ class _Compilation:
     def target(self, name: str, *, path: str) -> _Target:
         field = self.json_filter.fields.get(name)
         if field is not None:
+            self.fields.add(name)
             return _Target(name, field.kind, field.choices, field.path, tag_key=None)
         tags_field = self.json_filter.tags_field
         if tags_field and name.startswith(TAG_PREFIX):
@@ -383,10 +399,8 @@ def _check_string(value: str, *, path: str | None = None) -> None:
 def _parse_datetime(value: str, *, field_name: str, path: str) -> datetime:
     """Parse an RFC 3339 date-time with a ``Z`` or numeric offset into an aware UTC datetime."""
     try:
-        if not _RFC3339.fullmatch(value):
-            raise ValueError
-        return datetime.fromisoformat(value.upper()).astimezone(UTC)
-    except (ValueError, OverflowError):
+        return parse_rfc3339(value)
+    except ValueError:
         _refuse(
             path,
             f"field {_shown(field_name)} takes an RFC 3339 date-time with a time zone "

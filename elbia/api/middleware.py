@@ -5,6 +5,8 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from elbia.api import headers
+
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
 
@@ -20,14 +22,14 @@ class RequestIDMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        offered = request.headers.get("X-Request-ID", "")
+        offered = request.headers.get(headers.REQUEST_ID, "")
         request.request_id = offered if _SANE_REQUEST_ID.match(offered) else new_request_id()
         token = current_request_id.set(request.request_id)
         try:
             response = self.get_response(request)
         finally:
             current_request_id.reset(token)
-        response["X-Request-ID"] = request.request_id
+        response[headers.REQUEST_ID] = request.request_id
         return response
 
 

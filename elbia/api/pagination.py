@@ -31,6 +31,7 @@ from rest_framework import pagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from elbia.api import headers
 from elbia.api.exceptions import InvalidParameter
 
 DEFAULT_LIMIT = 50
@@ -174,6 +175,9 @@ def estimated_count(queryset) -> int | None:
 class LimitOffsetPagination(pagination.BasePagination):
     """Keyset pages by default, ``limit``/``offset`` still honoured, counts only on request (module docstring)."""
 
+    #: The query parameters this pagination reads (a list accepts them besides its filters).
+    query_parameters = ("limit", "offset", "cursor")
+
     def paginate_queryset(self, queryset, request, view=None):
         params = request.query_params
         self.request = request
@@ -233,24 +237,24 @@ class LimitOffsetPagination(pagination.BasePagination):
                 links["prev"] = self._offset_url(first, max(self.offset - self.limit, 0))
         if self.has_next and self.page:
             links["next"] = self._cursor_url(first, self.page[-1], forward=True)
-        headers = {}
+        answer = {}
         applied = None
         if self.count_wanted == COUNT_ESTIMATED and self.estimate is not None:
             # Never below what the request itself has seen.
             seen = self.offset + len(self.page) + (1 if self.has_next else 0)
-            headers["X-Total-Count-Estimate"] = str(max(self.estimate, seen if self.cursor is None else 0))
+            answer[headers.TOTAL_COUNT_ESTIMATE] = str(max(self.estimate, seen if self.cursor is None else 0))
             applied = COUNT_ESTIMATED
         elif self.count_wanted and self.count is not None:
-            headers["X-Total-Count"] = str(self.count)
+            answer[headers.TOTAL_COUNT] = str(self.count)
             if self.count_wanted == COUNT_ESTIMATED:
-                headers["X-Total-Count-Estimate"] = str(self.count)  # exact is the best estimate there is
+                answer[headers.TOTAL_COUNT_ESTIMATE] = str(self.count)  # exact is the best estimate there is
             applied = COUNT_EXACT
             links["last"] = self._offset_url(first, max(self.count - 1, 0) // self.limit * self.limit)
-        headers["Link"] = ", ".join(f'<{target}>; rel="{rel}"' for rel, target in links.items())
+        answer[headers.LINK] = ", ".join(f'<{target}>; rel="{rel}"' for rel, target in links.items())
         if applied:
-            headers["Preference-Applied"] = f"count={applied}"
-        headers["Vary"] = "Prefer"
-        return headers
+            answer[headers.PREFERENCE_APPLIED] = f"count={applied}"
+        answer["Vary"] = headers.PREFER
+        return answer
 
     def _offset_url(self, first: str, offset: int) -> str:
         return replace_query_param(first, "offset", offset) if offset else first
@@ -282,7 +286,7 @@ class LimitOffsetPagination(pagination.BasePagination):
                 "schema": {"type": "string", "maxLength": MAX_CURSOR},
             },
             {
-                "name": "Prefer",
+                "name": headers.PREFER,
                 "in": "header",
                 "required": False,
                 "description": "RFC 7240 preferences: `count=exact` adds `X-Total-Count` and the `last` link; "

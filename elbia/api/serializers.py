@@ -1,10 +1,13 @@
 """Serializer pieces every /v1 app shares."""
 
+import re
 from datetime import UTC, datetime
 
 from rest_framework import serializers
 
 UNKNOWN_FIELD = "Unknown field."
+# An RFC 3339 date-time with a time zone (Z or a numeric offset), as the API takes times.
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 MAX_FIELD_LABEL = 64
 
 
@@ -50,6 +53,16 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 date-time with a time zone as an aware UTC datetime; ``ValueError`` for anything else."""
+    if not RFC3339.fullmatch(text):
+        raise ValueError("not an RFC 3339 date-time with a time zone")
+    try:
+        return datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
 
 
 def rfc3339(value: datetime | None) -> str | None:

@@ -28,6 +28,8 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
+from elbia.api import headers
+from elbia.api.responses import RATE_LIMITED, json_error
 from elbia.config import Rate, parse_rate
 
 logger = logging.getLogger(__name__)
@@ -83,9 +85,9 @@ class Decision:
 
     def headers(self) -> dict[str, str]:
         return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
+            headers.RATE_LIMIT_LIMIT: str(self.limit),
+            headers.RATE_LIMIT_REMAINING: str(self.remaining),
+            headers.RATE_LIMIT_RESET: str(self.reset),
         }
 
 
@@ -342,9 +344,9 @@ def ip_rate_limited(scope: str, methods: tuple[str, ...] = ("POST",)):
             if decision.allowed:
                 response = view(request, *args, **kwargs)
             else:
-                from elbia.api.errors import RATE_LIMITED, json_error
-
-                response = json_error(429, "rate_limited", RATE_LIMITED, {"Retry-After": str(decision.retry_after)})
+                response = json_error(
+                    429, "rate_limited", RATE_LIMITED, {headers.RETRY_AFTER: str(decision.retry_after)}
+                )
             for name, value in decision.headers().items():
                 response[name] = value
             return response

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from elbia.accounts.models import Account, User
 from elbia.admin import AccountFilter, ReadOnlyAdmin, link
+from elbia.api.ids import public_id_pattern
 from elbia.audit.models import AuditEvent
 
 #: Public ID prefixes and the changelist that finds such an ID (the exact-ID search is one index lookup).
@@ -29,7 +30,7 @@ PK_CHANGE_PAGES = {
     "price": "billing_price",
     "group": "auth_group",
 }
-PUBLIC_ID = re.compile(r"(RES|FUNC|INV)_\d{10}")
+PUBLIC_ID = re.compile(public_id_pattern(*PUBLIC_ID_CHANGELISTS))
 #: How many accounts (or users) of the searched name one search matches at most.
 SEARCH_MATCHES = 100
 

@@ -13,12 +13,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def generate(client, name="CI deploys", scopes=("resources:read",), form_id=None):
     return client.post(
         "/settings/tokens/new/",

@@ -7,18 +7,19 @@ serves the same URLconf from a real gunicorn.
 import time
 
 from django.urls import path
-from rest_framework import mixins, serializers
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
-from rest_framework.views import APIView
 
-from elbia.api.exceptions import Conflict
-from elbia.api.idempotency import IdempotentCreateMixin, idempotent
-from elbia.api.views import AccountScopedViewSet
+from elbia.api.idempotency import idempotent
+from elbia.api.views import ApiView, ApiViewSet, CreateMixin
+from elbia.errors import Conflict
 from elbia.urls import handler404, handler500
 from elbia.urls import urlpatterns as elbia_urlpatterns
+from resources.filtersets import ResourceFilterSet
 from resources.models import Resource
+from resources.selectors import resource_list
 
 # Failures the next probe request should show, e.g. FAILURES.append("crash") (in-process tests only).
 FAILURES: list[str] = []
@@ -34,7 +35,7 @@ def probe_output(resource: Resource) -> dict:
     return {"id": resource.public_id, "name": resource.name, "region": resource.region, "status": resource.status}
 
 
-class ProbeCreateView(APIView):
+class ProbeCreateView(ApiView):
     """Creates a real Resource row, like POST /v1/resources will; opts in with @idempotent."""
 
     read_scope = "resources:read"
@@ -70,19 +71,23 @@ class ProbeResourceSerializer(serializers.ModelSerializer):
         read_only_fields = ["status"]
 
 
-class ProbeResourceViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, AccountScopedViewSet):
-    """A declarative viewset that opts in with IdempotentCreateMixin."""
+def probe_resource_create(*, account, name: str, region: str = "us-east-1") -> Resource:
+    return Resource.objects.create(account=account, name=name, region=region, instance_type="t2.micro")
 
-    queryset = Resource.objects.all()
+
+class ProbeResourceViewSet(CreateMixin, ApiViewSet):
+    """A declarative viewset: its create is idempotent through CreateMixin."""
+
+    selector = staticmethod(resource_list)
+    filterset_class = ResourceFilterSet
     serializer_class = ProbeResourceSerializer
+    create_serializer_class = ProbeResourceSerializer
+    create_service = staticmethod(probe_resource_create)
     read_scope = "resources:read"
     write_scope = "resources:write"
 
-    def perform_create(self, serializer):
-        serializer.save(account=self.account, instance_type="t2.micro")
 
-
-class ProbeMissingView(APIView):
+class ProbeMissingView(ApiView):
     """A DRF view answering 404, as an unknown object ID does."""
 
     read_scope = "resources:read"

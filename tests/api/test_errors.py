@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from elbia.api.errors import not_found_view, server_error
-from elbia.api.exceptions import Conflict, InvalidParameter
+from elbia.api.exceptions import InvalidParameter
+from elbia.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -5,13 +5,13 @@ from django.db import DatabaseError
 from django.urls import path
 from rest_framework.response import Response
 
-from elbia.api.views import AccountScopedAPIView
+from elbia.api.views import ApiView
 from elbia.audit.models import ActorType, AuditEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 
-class WidgetView(AccountScopedAPIView):
+class WidgetView(ApiView):
     read_scope = "resources:read"
     write_scope = "resources:write"
     audit_object = "widget"

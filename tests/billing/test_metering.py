@@ -155,6 +155,27 @@ class TestAcceptedBatches:
         assert counts == {EXPECTED_QUERIES}
 
 
+class TestIdempotencyKey:
+    def test_a_retry_with_the_key_replays_the_answer(self, api, account, function):
+        batch = {"events": [event(function, n) for n in range(3)]}
+        first = api.post(URL, batch, format="json", HTTP_IDEMPOTENCY_KEY="meter-1")
+        again = api.post(URL, batch, format="json", HTTP_IDEMPOTENCY_KEY="meter-1")
+        assert first.json() == again.json() == {"accepted": 3, "duplicates": 0}
+        assert again["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
+        # Without the key the same batch is answered as duplicates: the replay really did not run.
+        assert post(api, batch["events"]).json() == {"accepted": 0, "duplicates": 3}
+
+    def test_the_key_with_another_batch_is_422(self, api, function):
+        api.post(URL, {"events": [event(function, 1)]}, format="json", HTTP_IDEMPOTENCY_KEY="meter-2")
+        other = api.post(URL, {"events": [event(function, 2)]}, format="json", HTTP_IDEMPOTENCY_KEY="meter-2")
+        assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+
+    def test_a_key_over_255_characters_is_400(self, api, function):
+        response = api.post(URL, {"events": [event(function)]}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 256)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_parameter"
+        assert not UsageEvent.objects.exists()
+
+
 class TestRefusedBatches:
     def test_one_bad_event_refuses_the_whole_batch(self, api, account, function):
         batch = [event(function, n) for n in range(5)]

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from elbia.api.exceptions import Conflict
+from elbia.errors import Conflict
 from functions import services
 from functions.models import Function, FunctionStatus, FunctionTag
 from resources.models import Resource, ResourceStatus

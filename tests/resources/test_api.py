@@ -230,6 +230,20 @@ class TestList:
     def test_bad_parameters_are_400(self, api, params, parameter):
         invalid_parameter(api.get(LIST, params), parameter)
 
+    @pytest.mark.parametrize("url", [LIST, "/v1/resources/RES_0000000001", "/v1/regions"])
+    def test_unknown_parameters_are_400_naming_the_accepted_ones(self, api, url):
+        message = invalid_parameter(api.get(url, {"limt": "5"}), "limt")
+        accepted = message.rpartition("accepts: ")[2]
+        if url == LIST:
+            assert accepted == "expand, filter, limit, offset, ordering, region, status, type."
+        elif url == "/v1/regions":
+            assert accepted == "none."
+        else:
+            assert accepted == "expand."
+
+    def test_a_retrieve_refuses_list_parameters(self, api, compute):
+        invalid_parameter(api.get(detail(compute), {"limit": "5"}), "limit")
+
     def test_filter_messages_say_what_is_wrong(self, api):
         assert "unknown field 'colour'" in invalid_parameter(api.get(LIST, {"filter": '{"colour": 1}'}), "filter")
         assert "more than 20 conditions" in invalid_parameter(
@@ -471,6 +485,17 @@ class TestRetrieve:
 
     def test_expand_function_on_a_compute_is_null(self, api, compute):
         assert api.get(detail(compute), {"expand": "function"}).json()["function"] is None
+
+    @pytest.mark.parametrize("url", ["detail", "list"])
+    def test_expanding_a_function_needs_functions_read(self, make_client, user, compute, url):
+        """A resources:read token must not read handlers, runtimes or environment names through expand."""
+        client = make_client(user, scopes=["resources:read"])
+        target = detail(compute) if url == "detail" else LIST
+        response = client.get(target, {"expand": "function"})
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert error["code"] == "insufficient_scope" and "functions:read" in error["message"]
+        assert client.get(target, {"expand": "vpc"}).status_code == 200
 
     @pytest.mark.parametrize("expand", ["owner", "", "vpc,owner", ","])
     def test_bad_expand(self, api, compute, expand):

@@ -15,10 +15,11 @@ def test_a_lean_page_is_the_same_page_in_one_narrower_query(account):
     vpc = ResourceFactory(account=account, type="vpc", name="default", instance_type="")
     for n in range(5):
         ResourceFactory(account=account, vpc=vpc, tags={"n": n})
-    full = list(resource_list(account=account).select_related("vpc")[:50])
+    ordered = resource_list(account=account).order_by("-created_at", "-id")
+    full = list(ordered.select_related("vpc")[:50])
 
     with CaptureQueriesContext(connection) as queries:
-        lean = list(lean_page(resource_list(account=account))[:50])
+        lean = list(lean_page(ordered)[:50])
         data = ResourceSerializer(lean, many=True).data
 
     assert data == ResourceSerializer(full, many=True).data

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from elbia.api.exceptions import Conflict
+from elbia.errors import Conflict
 from resources import services
 from resources.models import Resource, ResourceStatus, ResourceType
 from tests.resources.factories import VpcFactory
@@ -148,7 +148,7 @@ def test_deleting_a_vpc_waits_for_a_creation_in_flight(account):
             services.resource_delete(resource=vpc)
             outcome["deletion"] = "accepted"
         except Conflict as conflict:
-            outcome["deletion"] = str(conflict.detail)
+            outcome["deletion"] = str(conflict)
         finally:
             connection.close()
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from billing.selectors import DailyUsage
-from elbia.accounts.templatetags.dashboard import figure, nice_ceiling, unit_price, usage_chart
+from billing.templatetags.billing import figure, nice_ceiling, unit_price, usage_chart
 
 
 @pytest.mark.parametrize(

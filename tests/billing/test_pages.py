@@ -41,12 +41,6 @@ def march_usage(account, other_user, prices):
     create_march_usage(account, other_user.account)
 
 
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def text(response) -> str:
     return response.content.decode()
 

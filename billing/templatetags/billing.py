@@ -1,4 +1,4 @@
-"""Template helpers of the dashboard: the daily usage chart (inline SVG, drawn on the server) and display filters.
+"""Template helpers of the billing pages: the daily usage chart (inline SVG, drawn on the server), figures and links.
 
 The chart is plain SVG geometry computed here (bar positions and heights as numbers in presentation
 attributes) and coloured by classes in dashboard.css: the Content-Security-Policy allows no inline
@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django import template
 
+from billing.links import invoice_pdf_url
 from billing.periods import format_month
 
 register = template.Library()
@@ -67,7 +68,7 @@ def _number(value: float, *, decimals: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-@register.inclusion_tag("accounts/_usage_chart.html")
+@register.inclusion_tag("billing/_usage_chart.html")
 def usage_chart(days, metric: str, title: str, unit: str, decimals: int = 0):
     """A bar chart of ``metric`` (``executions`` or ``gigabyte_hours``) of each ``DailyUsage`` in ``days``."""
     values = [float(getattr(day, metric)) for day in days]
@@ -149,3 +150,9 @@ def unit_price(value) -> str:
 def figure(value) -> str:
     """A decimal string or number as /v1 shows it, with thousands separators: ``"3600.5"`` -> ``"3,600.5"``."""
     return format(Decimal(str(value)).normalize(), ",f")
+
+
+@register.simple_tag(takes_context=True)
+def pdf_link(context, invoice) -> str:
+    """A freshly signed link to ``invoice``'s PDF."""
+    return invoice_pdf_url(invoice.public_id, request=context["request"])

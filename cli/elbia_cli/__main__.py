@@ -1,0 +1,3 @@
+from elbia_cli.main import main
+
+main()
