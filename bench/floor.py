@@ -151,11 +151,13 @@ def _list(request):
     data = [represent(row[:WIDTH], row[WIDTH:]) for row in rows]
     kept = {"filter": raw_filter} if raw_filter else {}
     last = dict(zip(COLUMNS, rows[-1][:WIDTH], strict=True)) if rows else None
-    return _json(data, headers={"Link": _links(request, kept, limit, offset, has_next, last), "Vary": "Prefer"})
+    first = dict(zip(COLUMNS, rows[0][:WIDTH], strict=True)) if rows and cursor_text is not None else None
+    links = _links(request, kept, limit, offset, has_next, last, first)
+    return _json(data, headers={"Link": links, "Vary": "Prefer"})
 
 
-def _links(request, kept: dict, limit: int, offset: int, has_next: bool, last: dict | None) -> str:
-    """The product's Link header without a count: first, prev (an offset page), next (a cursor)."""
+def _links(request, kept: dict, limit: int, offset: int, has_next: bool, last: dict | None, first=None) -> str:
+    """The product's Link header without a count: first, prev (an offset or a cursor page), next (a cursor)."""
     base = request.build_absolute_uri(request.path)
 
     def url(**params) -> str:  # DRF's replace_query_param sorts the parameters
@@ -164,6 +166,8 @@ def _links(request, kept: dict, limit: int, offset: int, has_next: bool, last: d
     links = {"first": url()}
     if offset:
         links["prev"] = url(**({"offset": offset - limit} if offset > limit else {}))
+    if first is not None:  # a cursor page: prev is the cursor before its first row
+        links["prev"] = url(cursor=encode_cursor(first["created_at"], first["id"], backward=True))
     if has_next and last is not None:
         links["next"] = url(cursor=encode_cursor(last["created_at"], last["id"]))
     return ", ".join(f'<{target}>; rel="{rel}"' for rel, target in links.items())

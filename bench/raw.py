@@ -70,12 +70,14 @@ def _base(environ) -> str:
 def _resources(cursor, environ, query) -> tuple[object, dict]:
     account_id = _authenticate(cursor, environ, "resources:read")
     limit = int(query.get("limit", ["50"])[0])
-    sql, params = shapes.list_sql(limit=limit, cursor=query.get("cursor", [None])[0])
+    cursor_text = query.get("cursor", [None])[0]
+    sql, params = shapes.list_sql(limit=limit, cursor=cursor_text)
     rows = cursor.execute(sql, [account_id, "deleted", *params]).fetchall()
     has_next = len(rows) > limit
     rows = rows[:limit]
     data = [shapes.represent(row[: shapes.WIDTH], row[shapes.WIDTH :]) for row in rows]
-    return data, {"Link": shapes.list_links(_base(environ), limit, rows, has_next), "Vary": "Prefer"}
+    links = shapes.list_links(_base(environ), limit, rows, has_next, cursor_page=cursor_text is not None)
+    return data, {"Link": links, "Vary": "Prefer"}
 
 
 def _resource(cursor, environ, query, public_id: str) -> tuple[object, dict]:

@@ -121,9 +121,10 @@ def represent(row, vpc_row=None, *, expand_vpc: bool = False) -> dict:
     }
 
 
-def encode_cursor(created_at: datetime, pk: int, ordering: str = LIST_ORDERING) -> str:
+def encode_cursor(created_at: datetime, pk: int, ordering: str = LIST_ORDERING, *, backward: bool = False) -> str:
     """The product's opaque cursor (elbia.api.pagination) for a position in a list ordered by created_at and id."""
-    raw = json.dumps({"o": ordering, "v": [created_at.isoformat(), pk]}, separators=(",", ":")).encode()
+    payload = {"o": ordering, "v": [created_at.isoformat(), pk]} | ({"b": 1} if backward else {})
+    raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -146,9 +147,13 @@ def list_sql(*, limit: int, cursor: str | None) -> tuple[str, list]:
     ]
 
 
-def list_links(base: str, limit: int, rows: list, has_next: bool) -> str:
-    """The product's Link header of a keyset page (no count asked): first, and next with a cursor."""
+def list_links(base: str, limit: int, rows: list, has_next: bool, *, cursor_page: bool = False) -> str:
+    """The product's Link header of a keyset page (no count asked): first, prev (a cursor page's), next."""
     links = [f'<{base}?limit={limit}>; rel="first"']
+    if cursor_page and rows:
+        first = dict(zip(COLUMNS, rows[0][:WIDTH], strict=True))
+        previous = encode_cursor(first["created_at"], first["id"], backward=True)
+        links.append(f'<{base}?cursor={previous}&limit={limit}>; rel="prev"')
     if has_next and rows:
         last = dict(zip(COLUMNS, rows[-1][:WIDTH], strict=True))
         links.append(f'<{base}?cursor={encode_cursor(last["created_at"], last["id"])}&limit={limit}>; rel="next"')

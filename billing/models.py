@@ -6,8 +6,12 @@ keeps them exact in the same transaction as the rows they summarize, and ``recon
 recomputes them from the raw rows.
 """
 
+from datetime import UTC, date
+
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models.functions import TruncDate
+from django.dispatch import Signal
 from django.utils import timezone
 
 from billing.money import format_cents
@@ -83,37 +87,55 @@ class Price(models.Model):
             raise ValidationError(errors)
 
 
+#: Sent inside the writing transaction with ``rows``: (account id, function id, timestamp, duration_ms,
+#: memory_mb) of usage events just stored (``billing.signals`` adds them to the daily rollups).
+usage_events_stored = Signal()
+#: Sent inside the writing transaction with ``days``: the (account id, UTC day) pairs whose events changed
+#: in a way only a recount can follow (``billing.signals`` recomputes those days' rollups).
+usage_days_changed = Signal()
+
+
+def event_row(event) -> tuple:
+    """(account id, function id, timestamp, duration_ms, memory_mb) of a usage event."""
+    return event.account_id, event.function_id, event.timestamp, event.duration_ms, event.memory_mb
+
+
+def event_days(events) -> set[tuple[int, date]]:
+    """The (account id, UTC day) pairs some usage events fall on."""
+    return {(event.account_id, event.timestamp.astimezone(UTC).date()) for event in events}
+
+
 class UsageEventQuerySet(AccountScopedQuerySet):
     """Bulk writes of usage events keep the daily rollups exact (``billing.rollups``)."""
 
-    def bulk_create(self, objs, *args, **kwargs):
-        from billing import rollups
+    def days(self) -> set[tuple[int, date]]:
+        """The (account id, UTC day) pairs these events fall on: one query."""
+        days = self.order_by().annotate(day=TruncDate("timestamp", tzinfo=UTC)).values_list("account_id", "day")
+        return set(days.distinct())
 
+    def bulk_create(self, objs, *args, **kwargs):
         objs = list(objs)
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
             if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
-                rollups.refresh_function_days(rollups.event_days(objs))  # which rows went in is unknown
+                # Which rows went in is unknown: recount their days.
+                usage_days_changed.send(sender=UsageEvent, days=event_days(objs))
             else:
-                rollups.add_function_usage([rollups.event_row(obj) for obj in objs])
+                usage_events_stored.send(sender=UsageEvent, rows=[event_row(obj) for obj in objs])
         return created
 
     def delete(self):
-        from billing import rollups
-
         with transaction.atomic(using=self.db):
-            days = rollups.queryset_days(self)
+            days = self.days()
             result = super().delete()
-            rollups.refresh_function_days(days)
+            usage_days_changed.send(sender=UsageEvent, days=days)
         return result
 
     def update(self, **kwargs):
-        from billing import rollups
-
         with transaction.atomic(using=self.db):
-            days = rollups.queryset_days(self)
+            days = self.days()
             result = super().update(**kwargs)
-            rollups.refresh_function_days(days | rollups.queryset_days(self))
+            usage_days_changed.send(sender=UsageEvent, days=days | self.days())
         return result
 
 
@@ -144,23 +166,19 @@ class UsageEvent(models.Model):
         return self.event_id
 
     def save(self, *args, **kwargs):
-        from billing import rollups
-
         adding = self._state.adding
         with transaction.atomic():
-            days = set() if adding else rollups.queryset_days(UsageEvent.objects.filter(pk=self.pk))
+            days = set() if adding else UsageEvent.objects.filter(pk=self.pk).days()
             super().save(*args, **kwargs)
             if adding:
-                rollups.add_function_usage([rollups.event_row(self)])
+                usage_events_stored.send(sender=UsageEvent, rows=[event_row(self)])
             else:
-                rollups.refresh_function_days(days | rollups.event_days([self]))
+                usage_days_changed.send(sender=UsageEvent, days=days | event_days([self]))
 
     def delete(self, *args, **kwargs):
-        from billing import rollups
-
         with transaction.atomic():
             result = super().delete(*args, **kwargs)
-            rollups.refresh_function_days(rollups.event_days([self]))
+            usage_days_changed.send(sender=UsageEvent, days=event_days([self]))
         return result
 
 

@@ -29,6 +29,7 @@ from billing.models import (
 from billing.periods import month_bounds
 from billing.rollups import (
     DAY,
+    MB_MS,
     MINIMUM_INSTANCE_SECONDS,
     SECONDS_PER_DAY,
     _lock,
@@ -39,7 +40,7 @@ from billing.rollups import (
     span_days_compact,
     span_of,
 )
-from billing.selectors import MB_MS, MeteredUsage
+from billing.selectors import MeteredUsage
 from elbia.accounts.models import Account
 from resources.models import LIFECYCLE_FIELDS, Resource, ResourceType
 

@@ -32,10 +32,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Sum
+from django.db.models.functions import Cast, TruncDate
 
 MINIMUM_INSTANCE_SECONDS = 60
+# Megabyte-milliseconds of one execution, computed in 64 bits (two 32-bit columns would overflow).
+MB_MS = ExpressionWrapper(Cast(F("duration_ms"), BigIntegerField()) * F("memory_mb"), output_field=BigIntegerField())
 DAY = timedelta(days=1)
 SPAN_FIELDS = ("provisioned_at", "deleting_started_at", "deleted_at", "failed_at")
 # Advisory lock: "mtr" namespace; transitions hold it shared, the daily close exclusively.
@@ -48,22 +50,6 @@ _LOCK_KEY = 1
 
 def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
-
-
-def event_row(event) -> tuple:
-    """(account id, function id, timestamp, duration_ms, memory_mb) of a usage event."""
-    return event.account_id, event.function_id, event.timestamp, event.duration_ms, event.memory_mb
-
-
-def event_days(events: Iterable) -> set[tuple[int, date]]:
-    """The (account id, UTC day) pairs some usage events fall on."""
-    return {(event.account_id, utc_day(event.timestamp)) for event in events}
-
-
-def queryset_days(queryset) -> set[tuple[int, date]]:
-    """The (account id, UTC day) pairs the events of ``queryset`` fall on: one query."""
-    days = queryset.order_by().annotate(day=TruncDate("timestamp", tzinfo=UTC)).values_list("account_id", "day")
-    return set(days.distinct())
 
 
 def _quoted(model, *names: str) -> tuple[str, list[str]]:
@@ -117,8 +103,6 @@ def add_function_usage(rows: Iterable[tuple]) -> None:
 
 def function_days_from_events(events) -> list[tuple]:
     """(account id, day, function id, executions, mb_ms, duration_ms) of a queryset of events, grouped in SQL."""
-    from billing.selectors import MB_MS
-
     grouped = (
         events.order_by()
         .annotate(day=TruncDate("timestamp", tzinfo=UTC))

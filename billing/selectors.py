@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import BigIntegerField, ExpressionWrapper, F, QuerySet, Sum
-from django.db.models.functions import Cast
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from billing.models import (
@@ -40,9 +39,6 @@ from billing.pricing import (  # noqa: F401  (re-exported: the pricing is part o
 )
 from billing.rollups import Span, metered_open_seconds, metering_through, open_span_seconds
 from elbia.accounts.models import Account
-
-# Megabyte-milliseconds of one execution, computed in 64 bits (two 32-bit columns would overflow).
-MB_MS = ExpressionWrapper(Cast(F("duration_ms"), BigIntegerField()) * F("memory_mb"), output_field=BigIntegerField())
 
 
 def price_book_for_month(*, month: date) -> PriceBook:

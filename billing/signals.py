@@ -1,9 +1,10 @@
-"""Compute metering follows every write of a resource's lifecycle fields (``billing.rollups``)."""
+"""The daily rollups follow every write of usage events and of a resource's lifecycle fields (``billing.rollups``)."""
 
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from billing.rollups import SPAN_FIELDS, compute_span_changed, span_of
+from billing.models import UsageEvent, usage_days_changed, usage_events_stored
+from billing.rollups import SPAN_FIELDS, add_function_usage, compute_span_changed, refresh_function_days, span_of
 from resources.models import LIFECYCLE_FIELDS, Resource
 
 
@@ -40,3 +41,13 @@ def _resource_deleted(sender, instance, **kwargs) -> None:
     old = span_of(**stored)
     if old is not None:
         compute_span_changed(instance.pk, old, None)
+
+
+@receiver(usage_events_stored, sender=UsageEvent)
+def _usage_events_stored(sender, rows, **kwargs) -> None:
+    add_function_usage(rows)
+
+
+@receiver(usage_days_changed, sender=UsageEvent)
+def _usage_days_changed(sender, days, **kwargs) -> None:
+    refresh_function_days(days)

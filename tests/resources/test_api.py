@@ -235,7 +235,7 @@ class TestList:
         message = invalid_parameter(api.get(url, {"limt": "5"}), "limt")
         accepted = message.rpartition("accepts: ")[2]
         if url == LIST:
-            assert accepted == "expand, filter, limit, offset, ordering, region, status, type."
+            assert accepted == "cursor, expand, filter, limit, offset, ordering, region, status, type."
         elif url == "/v1/regions":
             assert accepted == "none."
         else:
