@@ -39,7 +39,7 @@ from bench.shapes import (
     usage_body,
     usage_statements,
 )
-from billing.periods import current_month, month_bounds, parse_month, previous_month
+from billing.periods import current_month, parse_month, previous_month
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.tasks import provision_resource
 
@@ -266,17 +266,7 @@ def usage(request):
         cursor.execute(*statements["functions"])
         events = cursor.fetchone() or (account_id, 0, 0)
         cursor.execute(*statements["compute"])
-        compute = cursor.fetchall()
-        cursor.execute(*statements["through"])
-        through = (cursor.fetchone() or (None,))[0]
-        metered = []
-        start, end = month_bounds(month)
-        if through is not None and through < end and now > max(through, start):
-            cursor.execute(*statements["metered"])
-            metered = cursor.fetchall()
-        cursor.execute(*statements["fresh"])
-        fresh = cursor.fetchall()
-    seconds = instance_seconds(compute, through, metered, fresh, month=month, now=now)
+        seconds = instance_seconds(cursor.fetchall(), month=month, now=now)
     return _json(usage_body(month, prices, int(events[1] or 0), int(events[2] or 0), seconds))
 
 

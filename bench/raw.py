@@ -19,7 +19,7 @@ import orjson
 import psycopg
 
 from bench import shapes
-from billing.periods import month_bounds, parse_month
+from billing.periods import parse_month
 
 _connection: psycopg.Connection | None = None
 STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden", 404: "404 Not Found"}
@@ -96,14 +96,7 @@ def _usage(cursor, environ, query) -> tuple[object, dict]:
     statements = shapes.usage_statements(account_id, month)
     prices = shapes.price_book(month, cursor.execute(*statements["prices"]).fetchall())
     events = cursor.execute(*statements["functions"]).fetchone() or (account_id, 0, 0)
-    compute = cursor.execute(*statements["compute"]).fetchall()
-    through = (cursor.execute(*statements["through"]).fetchone() or (None,))[0]
-    start, end = month_bounds(month)
-    metered = []
-    if through is not None and through < end and now > max(through, start):
-        metered = cursor.execute(*statements["metered"]).fetchall()
-    fresh = cursor.execute(*statements["fresh"]).fetchall()
-    seconds = shapes.instance_seconds(compute, through, metered, fresh, month=month, now=now)
+    seconds = shapes.instance_seconds(cursor.execute(*statements["compute"]).fetchall(), month=month, now=now)
     return shapes.usage_body(month, prices, int(events[1] or 0), int(events[2] or 0), seconds), {}
 
 

@@ -64,25 +64,21 @@ FUNCTION_DAYS_SQL = (
     'WHERE ("billing_functionusageday"."account_id" IN (%s) AND "billing_functionusageday"."day" >= %s '
     'AND "billing_functionusageday"."day" <= %s) GROUP BY 1'
 )
-COMPUTE_DAYS_SQL = (
-    'SELECT "billing_computeusageday"."account_id", "billing_computeusageday"."instance_type", '
-    'SUM("billing_computeusageday"."seconds") AS "total" FROM "billing_computeusageday" '
-    'WHERE ("billing_computeusageday"."account_id" IN (%s) AND "billing_computeusageday"."day" >= %s '
-    'AND "billing_computeusageday"."day" <= %s) GROUP BY 1, 2'
-)
-THROUGH_SQL = (
-    'SELECT "billing_meteringclose"."through" FROM "billing_meteringclose" '
-    'WHERE "billing_meteringclose"."id" = %s LIMIT 1'
-)
-METERED_SPANS_SQL = (
-    'SELECT "billing_opencomputespans"."account_id", "billing_opencomputespans"."instance_type", '
-    '"billing_opencomputespans"."spans" FROM "billing_opencomputespans" '
-    'WHERE ("billing_opencomputespans"."account_id" IN (%s) AND "billing_opencomputespans"."spans" > %s)'
-)
-FRESH_SPANS_SQL = (
-    'SELECT "billing_opencomputespan"."account_id", "billing_opencomputespan"."instance_type", '
-    '"billing_opencomputespan"."provisioned_at" FROM "billing_opencomputespan" '
-    'WHERE ("billing_opencomputespan"."account_id" IN (%s) AND "billing_opencomputespan"."provisioned_at" < %s)'
+COMPUTE_SQL = (
+    '(SELECT %s AS "row_kind", "billing_computeusageday"."account_id" AS "account_id", '
+    '"billing_computeusageday"."instance_type" AS "instance_type", SUM("billing_computeusageday"."seconds") AS '
+    '"amount", NULL AS "moment" FROM "billing_computeusageday" WHERE ("billing_computeusageday"."account_id" IN (%s) '
+    'AND "billing_computeusageday"."day" >= %s AND "billing_computeusageday"."day" <= %s) GROUP BY 2, 3) UNION ALL '
+    '(SELECT %s AS "row_kind", NULL AS "account", %s AS "kind", %s AS "amount", "billing_meteringclose"."through" '
+    'AS "moment" FROM "billing_meteringclose" WHERE "billing_meteringclose"."id" = %s) UNION ALL '
+    '(SELECT %s AS "row_kind", "billing_opencomputespans"."account_id" AS "account_id", '
+    '"billing_opencomputespans"."instance_type" AS "instance_type", "billing_opencomputespans"."spans" AS "amount", '
+    'NULL AS "moment" FROM "billing_opencomputespans" WHERE ("billing_opencomputespans"."account_id" IN (%s) AND '
+    '"billing_opencomputespans"."spans" > %s)) UNION ALL '
+    '(SELECT %s AS "row_kind", "billing_opencomputespan"."account_id" AS "account_id", '
+    '"billing_opencomputespan"."instance_type" AS "instance_type", %s AS "amount", '
+    '"billing_opencomputespan"."provisioned_at" AS "moment" FROM "billing_opencomputespan" WHERE '
+    '("billing_opencomputespan"."account_id" IN (%s) AND "billing_opencomputespan"."provisioned_at" < %s))'
 )
 MINIMUM_INSTANCE_SECONDS = 60
 
@@ -161,16 +157,32 @@ def list_links(base: str, limit: int, rows: list, has_next: bool, *, cursor_page
 
 
 def usage_statements(account_id: int, month: date) -> dict[str, tuple[str, list]]:
-    """The product's statements for ``GET /v1/usage?month=`` (the open-span ones run only when they can matter)."""
+    """The product's statements for ``GET /v1/usage?month=``: the price book, the function days, the compute rollups."""
     _, end = month_bounds(month)
     last = month_end(month)
     return {
         "prices": (PRICES_SQL, ["USD", month]),
         "functions": (FUNCTION_DAYS_SQL, [account_id, month, last]),
-        "compute": (COMPUTE_DAYS_SQL, [account_id, month, last]),
-        "through": (THROUGH_SQL, [1]),
-        "metered": (METERED_SPANS_SQL, [account_id, 0]),
-        "fresh": (FRESH_SPANS_SQL, [account_id, end]),
+        "compute": (
+            COMPUTE_SQL,
+            [
+                "days",
+                account_id,
+                month,
+                last,
+                "through",
+                "",
+                0,
+                1,
+                "metered",
+                account_id,
+                0,
+                "fresh",
+                0,
+                account_id,
+                end,
+            ],
+        ),
     }
 
 
@@ -190,17 +202,25 @@ def _ceil(moment: datetime) -> datetime:
     return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
-def instance_seconds(compute_rows, through, metered_rows, fresh_rows, *, month: date, now: datetime) -> dict[str, int]:
-    """Billed seconds per instance type from the rollup rows (the product's arithmetic, billing.rollups)."""
+def instance_seconds(compute_rows, *, month: date, now: datetime) -> dict[str, int]:
+    """Billed seconds per instance type from the compute rollup rows (the product's arithmetic, billing.rollups)."""
     start, end = month_bounds(month)
     seconds: dict[str, int] = {}
-    for _, instance_type, total in compute_rows:
-        seconds[instance_type] = seconds.get(instance_type, 0) + int(total)
+    through, metered, fresh = None, [], []
+    for kind, _, instance_type, amount, moment in compute_rows:
+        if kind == "days":
+            seconds[instance_type] = seconds.get(instance_type, 0) + int(amount)
+        elif kind == "through":
+            through = moment
+        elif kind == "metered":
+            metered.append((instance_type, int(amount)))
+        else:
+            fresh.append((instance_type, moment))
     if through is not None and through < end and now > max(through, start):
-        for _, instance_type, spans in metered_rows:
+        for instance_type, spans in metered:
             add = spans * max(int((min(_ceil(now), end) - max(through, start)).total_seconds()), 0)
             seconds[instance_type] = seconds.get(instance_type, 0) + add
-    for _, instance_type, provisioned_at in fresh_rows:
+    for instance_type, provisioned_at in fresh:
         active_from, active_to = provisioned_at.replace(microsecond=0), _ceil(max(now, provisioned_at))
         if (active_to - active_from).total_seconds() < MINIMUM_INSTANCE_SECONDS:
             add = MINIMUM_INSTANCE_SECONDS if start <= provisioned_at < end else 0

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import BigIntegerField, CharField, DateTimeField, F, QuerySet, Sum, Value
 from django.utils import timezone
 
 from billing.models import (
     ComputeUsageDay,
     FunctionUsageDay,
     Invoice,
+    MeteringClose,
     OpenComputeSpan,
     OpenComputeSpans,
     Price,
@@ -37,7 +38,7 @@ from billing.pricing import (  # noqa: F401  (re-exported: the pricing is part o
     UsageLine,
     price_usage,
 )
-from billing.rollups import Span, metered_open_seconds, metering_through, open_span_seconds
+from billing.rollups import Span, metered_open_seconds, open_span_seconds
 from elbia.accounts.models import Account
 
 
@@ -110,35 +111,70 @@ def instance_seconds(*, account_ids: list[int], month: date, now: datetime) -> d
     add their seconds up to ``now`` here.
     """
     start, end = month_bounds(month)
-    last_day = (end - timedelta(days=1)).date()
     seconds: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    days = (
-        ComputeUsageDay.objects.filter(account_id__in=account_ids, day__gte=start.date(), day__lte=last_day)
-        .values("account_id", "instance_type")
-        .annotate(total=Sum("seconds"))
-        .order_by()
-        .values_list("account_id", "instance_type", "total")
-    )
-    for account_id, instance_type, total in days:
-        seconds[account_id][instance_type] += int(total)
-    through = metering_through()
+    through, metered, fresh = None, [], []
+    for kind, account_id, instance_type, amount, moment in _compute_rollups(account_ids, month):
+        if kind == "days":
+            seconds[account_id][instance_type] += int(amount)
+        elif kind == "through":
+            through = moment
+        elif kind == "metered":
+            metered.append((account_id, instance_type, int(amount)))
+        else:
+            fresh.append(Span(account_id, instance_type, moment, None))
     if through is not None and through < end and now > max(through, start):
-        for account_id, instance_type, spans in OpenComputeSpans.objects.filter(
-            account_id__in=account_ids, spans__gt=0
-        ).values_list("account_id", "instance_type", "spans"):
+        for account_id, instance_type, spans in metered:
             seconds[account_id][instance_type] += metered_open_seconds(
                 spans, through=through, start=start, end=end, now=now
             )
-    for account_id, instance_type, provisioned_at in OpenComputeSpan.objects.filter(
-        account_id__in=account_ids, provisioned_at__lt=end
-    ).values_list("account_id", "instance_type", "provisioned_at"):
-        span = Span(account_id, instance_type, provisioned_at, None)
-        seconds[account_id][instance_type] += open_span_seconds(span, start=start, end=end, now=now)
+    for span in fresh:
+        seconds[span.account_id][span.instance_type] += open_span_seconds(span, start=start, end=end, now=now)
     return {
         account_id: {kind: value for kind, value in by_type.items() if value}
         for account_id, by_type in seconds.items()
         if any(by_type.values())
     }
+
+
+def _compute_rollups(account_ids: list[int], month: date):
+    """Everything the month's instance-seconds need from the rollups, in one ``UNION ALL`` query.
+
+    Rows of (kind, account id, instance type, amount, moment): ``days`` (seconds summed over the
+    month's compute days), ``through`` (the daily close), ``metered`` (open spans counted by it) and
+    ``fresh`` (open spans begun since, with their start).
+    """
+    start, end = month_bounds(month)
+    columns = ("row_kind", "account_id", "instance_type", "amount", "moment")
+    no_moment = Value(None, output_field=DateTimeField())
+    days = (
+        ComputeUsageDay.objects.filter(account_id__in=account_ids, day__gte=start.date(), day__lte=month_end(month))
+        .values("account_id", "instance_type")
+        .annotate(row_kind=Value("days"), amount=Sum("seconds"), moment=no_moment)
+        .order_by()
+        .values_list(*columns)
+    )
+    through = (
+        MeteringClose.objects.filter(pk=1)
+        .annotate(
+            row_kind=Value("through"),
+            account=Value(None, output_field=BigIntegerField()),
+            kind=Value("", output_field=CharField()),
+            amount=Value(0, output_field=BigIntegerField()),
+            moment=F("through"),
+        )
+        .values_list("row_kind", "account", "kind", "amount", "moment")
+    )
+    metered = (
+        OpenComputeSpans.objects.filter(account_id__in=account_ids, spans__gt=0)
+        .annotate(row_kind=Value("metered"), amount=F("spans"), moment=no_moment)
+        .values_list(*columns)
+    )
+    fresh = (
+        OpenComputeSpan.objects.filter(account_id__in=account_ids, provisioned_at__lt=end)
+        .annotate(row_kind=Value("fresh"), amount=Value(0, output_field=BigIntegerField()), moment=F("provisioned_at"))
+        .values_list(*columns)
+    )
+    return days.union(through, metered, fresh, all=True)
 
 
 @dataclass(frozen=True)
