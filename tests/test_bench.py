@@ -6,7 +6,7 @@ JSON, fewer rows), the product / floor ratios would mean nothing. One request pe
 
 import json
 import urllib.parse
-from datetime import timedelta
+from datetime import date, timedelta
 from unittest import mock
 
 import pytest
@@ -16,7 +16,7 @@ from bench import common, floor, raw
 from billing.models import FunctionUsageDay, UsageEvent
 from billing.rollups import metering_close
 from resources.models import Resource
-from tests.factories import FunctionFactory, ResourceFactory, UsageEventFactory
+from tests.factories import FunctionFactory, PriceFactory, ResourceFactory, UsageEventFactory
 
 pytestmark = [pytest.mark.bench, pytest.mark.urls("bench.floor_urls")]
 
@@ -232,6 +232,8 @@ def test_the_raw_floor_answers_what_the_product_answers(raw_floor, make_client):
         ResourceFactory(account=user.account, vpc=vpc, tags={"n": n}, created_at=timezone.now() - timedelta(hours=n))
     function = FunctionFactory(account=user.account, memory_mb=1024)
     UsageEventFactory(function=function, duration_ms=1234)
+    for kind in ("request", "gb_second"):  # a transactional test may follow one that flushed the seeded prices
+        PriceFactory(kind=kind, unit_price="0.5", effective_from=date(2001, 1, 1))
     token = api.issued.access_token
     month = f"{timezone.now():%Y-%m}"
     first = api.get("/v1/resources?limit=3")
