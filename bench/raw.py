@@ -35,7 +35,10 @@ def connection() -> psycopg.Connection:
     """This worker's connection (opened on first use, after gunicorn forked)."""
     global _connection
     if _connection is None or _connection.closed:
-        _connection = psycopg.connect(database_url(), autocommit=True, options="-c TimeZone=UTC")
+        # Client-side binding, as Django's PostgreSQL backend does: the server plans the same statements.
+        _connection = psycopg.connect(
+            database_url(), autocommit=True, options="-c TimeZone=UTC", cursor_factory=psycopg.ClientCursor
+        )
     return _connection
 
 
