@@ -25,9 +25,10 @@ migrate: install
 seed: migrate
 	DEBUG=1 $(BIN)/python manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 
-# Web (gunicorn) + worker (celery) + beat (celery beat) on SQLite and an SQLite-file broker. Ctrl-C stops all three.
+# Web (gunicorn) + worker (celery) + beat (celery beat) + runtime (runs functions) on SQLite and an SQLite-file
+# broker. Ctrl-C stops all four.
 run: seed
-	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT) web worker beat
+	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT) web worker beat runtime
 
 test: install
 	ELBIA_TESTING=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)

@@ -166,11 +166,14 @@ def _reason(exc: ValidationError | DomainError) -> str:
     return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
-def service_action(*, description: str, verb: str, changed_fields: Iterable[str] = (), confirm: str = "") -> Callable:
+def service_action(
+    *, description: str, verb: str, changed_fields: Iterable[str] = (), confirm: str = "", audit: bool = True
+) -> Callable:
     """Make an admin action out of ``apply(modeladmin, request, obj) -> bool`` (True: it changed ``obj``).
 
     ``apply`` calls one service for one object; a ``ValidationError`` or a domain error it raises refuses that
-    object (named in the message) and the others go on. Each change is recorded as ``<model>.<verb>``.
+    object (named in the message) and the others go on. Each change is recorded as ``<model>.<verb>``
+    (unless ``audit`` is False: the service records it itself).
     ``confirm``: the question a confirmation page asks first (dangerous actions).
     """
     changed_fields = tuple(changed_fields)
@@ -186,7 +189,7 @@ def service_action(*, description: str, verb: str, changed_fields: Iterable[str]
                 name=apply.__name__,
                 description=description,
                 verb=verb,
-                changed_fields=changed_fields,
+                changed_fields=changed_fields if audit else None,
                 confirm=confirm,
             )
 
@@ -211,6 +214,8 @@ class ElbiaModelAdmin(admin.ModelAdmin):
     audit_name = ""
     exact_search: tuple[tuple[str, str], ...] = ()
     search_account_names = False
+    #: Fields no URL lookup may filter on (``?password__startswith=``): Django allows any local field.
+    private_fields: tuple[str, ...] = ()
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -275,10 +280,13 @@ class ElbiaModelAdmin(admin.ModelAdmin):
         name: str,
         description: str,
         verb: str,
-        changed_fields: tuple[str, ...],
+        changed_fields: tuple[str, ...] | None,
         confirm: str,
     ):
-        """Confirm if asked to, then ``apply`` the service to each selected object and report what happened."""
+        """Confirm if asked to, then ``apply`` the service to each selected object and report what happened.
+
+        Each change is audited as ``<model>.<verb>`` with ``changed_fields``; None: the service audits it.
+        """
         if not self.has_run_actions_permission(request):
             raise PermissionDenied
         opts = self.model._meta
@@ -301,7 +309,8 @@ class ElbiaModelAdmin(admin.ModelAdmin):
                 refused.append(f"{obj}: {_reason(exc)}")
                 continue
             if did_change:
-                self.audit(request, obj, verb, changed_fields)
+                if changed_fields is not None:
+                    self.audit(request, obj, verb, changed_fields)
                 changed.append(obj)
             else:
                 unchanged.append(obj)
@@ -335,6 +344,11 @@ class ElbiaModelAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/elbia/action_confirmation.html", context)
 
     # --- search
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        if lookup.split("__", 1)[0] in self.private_fields:
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_search_results(self, request, queryset, search_term):
         terms = search_term.split()

@@ -1,8 +1,14 @@
-"""Liveness (``/healthz``) and readiness (``/readyz``: database, cache and broker reachable)."""
+"""Liveness (``/healthz``) and readiness (``/readyz``: database, cache and broker reachable).
+
+Each check is bounded by its dependency's own timeouts (DATABASE_CONNECT_TIMEOUT and
+DATABASE_STATEMENT_TIMEOUT, REDIS_CONNECT_TIMEOUT and REDIS_SOCKET_TIMEOUT): a dependency that hangs
+makes /readyz answer 503 naming it within seconds, never hang.
+"""
 
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
@@ -28,7 +34,7 @@ def check_cache() -> None:
 
 def check_broker() -> None:
     with celery_app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
 
 
 CHECKS = {"database": check_database, "cache": check_cache, "broker": check_broker}

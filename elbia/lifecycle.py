@@ -15,31 +15,43 @@ set of :class:`Step` s, each done by one Celery task taking the row's id:
 3. **complete**: under the lock again, only if this message still owns the step (the reaper may have
    handed it to another message meanwhile): the step's done status and time.
 
-The reaper (a periodic task per model) requeues rows left in a transient status longer than
-``ELBIA_STUCK_AFTER`` (their worker died, their message was lost) and fails them after
-``ELBIA_STUCK_REQUEUES`` requeues. ``ELBIA_STUCK_AFTER`` must exceed the task hard time limit, so a
-requeued step's first owner is surely gone.
+While a task works on a step it touches the row's ``heartbeat_at`` every ``ELBIA_HEARTBEAT_INTERVAL``
+(a thread next to the provider call); before a retry it sets it to when the retry will run.
+
+The reaper (a periodic task per model, every ``ELBIA_REAP_INTERVAL``) hands a step to a new message when
+
+- its claim's heartbeat is older than ``ELBIA_HEARTBEAT_TIMEOUT``: the worker died (killed, out of memory,
+  its machine gone). The dead worker's own message comes back later (the broker's visibility timeout)
+  and finds the step owned by the new message, or done: nothing runs twice;
+- it is unclaimed and untouched for ``ELBIA_STUCK_AFTER``: its message was lost after it was sent
+  (while the outbox still holds unsent messages that old, the broker is down and nothing is lost).
+
+It fails the row after ``ELBIA_STUCK_REQUEUES`` requeues. A claim is only taken over once its heartbeat
+has stopped, so its first owner is surely gone (or past its hard time limit, which kills it).
 """
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DatabaseError, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from elbia.api.ids import PublicIdModel
+from elbia.models import OutboxMessage
 from elbia.outbox import enqueue
 from elbia.providers import ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 300
 MIN_POLL_SECONDS = 0.5
 REAP_BATCH = 500
 MAX_REASON = 1000
@@ -57,6 +69,8 @@ class LifecycleModel(PublicIdModel):
     # and how often the reaper has requeued it.
     lifecycle_task_id = models.CharField(max_length=64, blank=True, editable=False)
     requeue_count = models.PositiveSmallIntegerField(default=0, editable=False)
+    # The owner's last sign of life (or when its retry is due): the reaper takes a silent claim over.
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         abstract = True
@@ -88,8 +102,8 @@ def count_live(queryset) -> dict[str, int]:
 
 
 def backoff(retries: int) -> float:
-    """Seconds before retry number ``retries + 1``: ELBIA_RETRY_BACKOFF * 2**retries, capped."""
-    return min(settings.ELBIA_RETRY_BACKOFF * 2**retries, MAX_BACKOFF_SECONDS)
+    """Seconds before retry ``retries + 1``: ELBIA_RETRY_BACKOFF * 2**retries, at most ELBIA_RETRY_BACKOFF_MAX."""
+    return min(settings.ELBIA_RETRY_BACKOFF * 2**retries, settings.ELBIA_RETRY_BACKOFF_MAX)
 
 
 def poll_interval() -> float:
@@ -174,8 +188,36 @@ class Lifecycle:
                     return None
             obj.status = step.working
             obj.lifecycle_task_id = task_id
-            obj.save(update_fields=["status", "lifecycle_task_id", "updated_at"])
+            obj.heartbeat_at = timezone.now()
+            obj.save(update_fields=["status", "lifecycle_task_id", "heartbeat_at", "updated_at"])
             return obj
+
+    def touch(self, pk: int, task_id: str, *, until: float = 0) -> None:
+        """Say that ``task_id`` still works on its claim (alive now, or due back in ``until`` seconds)."""
+        alive_until = timezone.now() + timedelta(seconds=until)
+        self.model._default_manager.filter(pk=pk, lifecycle_task_id=task_id).update(heartbeat_at=alive_until)
+
+    @contextmanager
+    def heartbeat(self, pk: int, task_id: str):
+        """Touch the claim every ELBIA_HEARTBEAT_INTERVAL while the block runs (a thread with its own connection)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            try:
+                while not stop.wait(settings.ELBIA_HEARTBEAT_INTERVAL):
+                    self.touch(pk, task_id)
+            except DatabaseError:
+                logger.warning("%s %s: heartbeat failed", self.noun, pk, exc_info=True)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{pk}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def complete(self, pk: int, step: Step, task_id: str) -> bool:
         """Record the step done, if ``task_id`` still owns it."""
@@ -198,8 +240,10 @@ class Lifecycle:
             obj = self.claim(pk, step, task_id)
             if obj is None:
                 return "nothing to do"
-            work(obj)
+            with self.heartbeat(pk, task_id):
+                work(obj)
         except NotReady:
+            self.touch(pk, task_id, until=poll_interval())
             raise task.retry(countdown=poll_interval(), max_retries=None) from None
         except (ProviderError, StepFailed) as error:
             self.record_failure(pk, step, task_id, str(error) or f"The provider refused the {step.name}.")
@@ -208,25 +252,35 @@ class Lifecycle:
             if task.request.retries >= settings.ELBIA_PROVIDER_MAX_RETRIES:
                 raise  # on_failure records it
             logger.info("%s %s: transient error during %s, retrying: %s", self.noun, obj.public_id, step.name, error)
-            raise task.retry(exc=error, countdown=backoff(task.request.retries), max_retries=None) from None
+            countdown = backoff(task.request.retries)
+            self.touch(pk, task_id, until=countdown)
+            raise task.retry(exc=error, countdown=countdown, max_retries=None) from None
         return "done" if self.complete(pk, step, task_id) else "superseded"
 
-    def _reap_one(self, pk: int, cutoff) -> str | None:
+    def _stuck(self) -> Q:
+        """Rows whose step needs a new message: a claim gone silent, or unclaimed work left too long."""
+        now = timezone.now()
+        dead_claim = ~Q(lifecycle_task_id="") & Q(
+            heartbeat_at__lt=now - timedelta(seconds=settings.ELBIA_HEARTBEAT_TIMEOUT)
+        )
+        stuck_after = now - timedelta(seconds=settings.ELBIA_STUCK_AFTER)
+        if OutboxMessage.objects.filter(sent_at__isnull=True, created_at__lt=stuck_after).exists():
+            return Q(status__in=self.transient) & dead_claim  # the broker is down: unsent work is not lost
+        lost = (Q(lifecycle_task_id="") | Q(heartbeat_at__isnull=True)) & Q(updated_at__lt=stuck_after)
+        return Q(status__in=self.transient) & (dead_claim | lost)
+
+    def _reap_one(self, pk: int, stuck: Q) -> str | None:
         with transaction.atomic():
             obj = (
                 self.model._default_manager.select_for_update(skip_locked=True)  # a concurrent reaper has it
-                .filter(pk=pk, status__in=self.transient, updated_at__lt=cutoff)
+                .filter(stuck, pk=pk)
                 .first()
             )
             if obj is None:
                 return None
             step = self.step_for(obj.status)
             if obj.requeue_count >= settings.ELBIA_STUCK_REQUEUES:
-                self._fail(
-                    obj,
-                    f"The {step.name} did not finish after {obj.requeue_count + 1} attempts "
-                    f"of {int(settings.ELBIA_STUCK_AFTER)} seconds each.",
-                )
+                self._fail(obj, f"The {step.name} did not finish after {obj.requeue_count + 1} attempts.")
                 return "failed"
             obj.requeue_count += 1
             obj.lifecycle_task_id = ""  # the next message to arrive owns the step
@@ -235,16 +289,12 @@ class Lifecycle:
             return "requeued"
 
     def reap(self) -> dict[str, int]:
-        """Requeue rows stuck in a transient status for longer than ELBIA_STUCK_AFTER; fail the hopeless ones."""
-        cutoff = timezone.now() - timedelta(seconds=settings.ELBIA_STUCK_AFTER)
-        stuck = list(
-            self.model._default_manager.filter(status__in=self.transient, updated_at__lt=cutoff)
-            .order_by("updated_at")
-            .values_list("pk", flat=True)[:REAP_BATCH]
-        )
+        """Requeue the steps of dead workers and of lost messages (see the module docstring); fail hopeless ones."""
+        stuck = self._stuck()
+        rows = self.model._default_manager.filter(stuck).order_by("updated_at").values_list("pk", flat=True)
         outcome = {"requeued": 0, "failed": 0}
-        for pk in stuck:
-            result = self._reap_one(pk, cutoff)
+        for pk in list(rows[:REAP_BATCH]):
+            result = self._reap_one(pk, stuck)
             if result:
                 outcome[result] += 1
         if any(outcome.values()):

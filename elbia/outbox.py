@@ -1,41 +1,199 @@
-"""The one way to queue background work after a write: ``enqueue(task_name, *args)``.
+"""The transactional outbox: the one way to queue background work after a write, ``enqueue(task, *args)``.
 
-Services call it inside their transaction; the task is named (``"resources.tasks.provision_resource"``)
-rather than imported, so a service never imports its app's tasks module (no import circles) and the
-message carries ids only. The message is sent once the transaction commits; a broker outage at that
-moment is logged and never turns a committed write into an error (the reaper finds the work again).
+Services call ``enqueue("resources.tasks.provision_resource", resource.pk)`` inside their transaction. The
+task is named (a service never imports its app's tasks module: no import circles) and the message carries
+ids only. Nothing talks to the broker inside the transaction:
+
+1. ``enqueue`` writes an :class:`~elbia.models.OutboxMessage` row in the caller's transaction, so the
+   work to do commits (or rolls back) together with the change that calls for it.
+2. **Fast path.** Once the transaction commits, the same process locks the row
+   (``SELECT ... FOR UPDATE SKIP LOCKED``), hands the message to Celery and marks it sent. If the
+   broker does not answer (``REDIS_CONNECT_TIMEOUT`` / ``REDIS_SOCKET_TIMEOUT``), the row stays unsent and
+   the request answers as usual (201, 202: the idempotency record, committed with the change, holds that
+   answer); this process then leaves sending to the relay for ``BROKER_RETRY_SECONDS``, so an outage
+   costs one request a timeout, not every request.
+3. **Relay.** Every Celery worker runs ``relay_forever`` in a thread (the ``OutboxRelay`` bootstep):
+   every ``ELBIA_OUTBOX_RELAY_INTERVAL`` seconds it sends the unsent messages oldest first, in batches
+   locked with ``SKIP LOCKED`` (two relays, or a relay and a fast path, never take the same row), and
+   stops at the first broker error to try again next time. A message for an unknown task is given up
+   (``last_error``) instead of blocking the ones after it.
+4. ``purge_sent_outbox_messages`` (Celery beat, hourly) deletes messages sent more than
+   ``ELBIA_OUTBOX_RETENTION`` ago.
+
+Delivery is at least once: a process that dies after the broker took a message but before its
+``sent_at`` committed leaves it unsent, and the relay sends it again. That is harmless: every task is
+idempotent (``elbia.lifecycle``: a second message finds the step claimed or done and does nothing; the
+billing tasks skip what is already there).
 """
 
 import logging
+import threading
+import time
+from datetime import timedelta
 
-from django.db import transaction
+from celery import bootsteps
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from elbia.api.middleware import current_request_id
+from elbia.celery import REQUEST_ID_HEADER, app
+from elbia.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
+#: After the broker failed to take a message, this process leaves sending to the relay for this long.
+BROKER_RETRY_SECONDS = 5.0
+#: How many messages the relay locks and sends per transaction.
+RELAY_BATCH = 100
 
-class Message:
-    """One task to send once the transaction commits (callable, as ``transaction.on_commit`` wants)."""
 
-    def __init__(self, task_name: str, args: tuple):
-        self.task_name = task_name
-        self.args = args
+class Dispatch:
+    """Sends one outbox message right after its transaction commits (what ``transaction.on_commit`` calls).
+
+    ``task_name`` and ``args`` say what it sends (tests read them from the captured callbacks).
+    """
+
+    def __init__(self, message: OutboxMessage):
+        self.message_id = message.pk
+        self.task_name = message.task_name
+        self.args = tuple(message.args)
 
     def __call__(self) -> None:
-        from celery.exceptions import NotRegistered
-
-        from elbia.celery import app
-
+        if time.monotonic() < _broker_down_until:
+            return  # the broker failed a moment ago: the relay sends it
         try:
-            try:
-                task = app.tasks[self.task_name]
-            except NotRegistered:  # a process that has not loaded the apps' task modules yet (a web worker)
-                app.loader.import_default_modules()
-                task = app.tasks[self.task_name]
-            task.apply_async(args=self.args)
-        except Exception:
-            logger.warning("Could not queue %s%s; the reaper will find the work again", self.task_name, self.args)
+            with transaction.atomic():
+                message = (
+                    OutboxMessage.objects.select_for_update(skip_locked=True)
+                    .filter(pk=self.message_id, sent_at__isnull=True)
+                    .first()
+                )
+                if message is not None:  # else the relay has it, or sent it already
+                    _deliver([message])
+        except Exception:  # the write is committed whatever happens here; the relay sends the message
+            logger.exception("Could not send %s%s after commit; the outbox relay will.", self.task_name, self.args)
 
 
 def enqueue(task_name: str, *args) -> None:
-    """Send ``task_name(*args)`` to the workers once the current transaction commits."""
-    transaction.on_commit(Message(task_name, args))
+    """Queue ``task_name(*args)`` with the current transaction: sent once it commits, never if it rolls back."""
+    request_id = current_request_id.get()
+    message = OutboxMessage.objects.create(
+        task_name=task_name, args=list(args), request_id="" if request_id == "-" else request_id
+    )
+    transaction.on_commit(Dispatch(message))
+
+
+_broker_down_until = 0.0
+
+
+def _task(name: str):
+    """The registered task ``name``; a web process imports the apps' tasks modules on first use."""
+    if name not in app.tasks:
+        app.loader.import_default_modules()  # Celery's autodiscovery: what a worker does at start
+    return app.tasks.get(name)
+
+
+def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
+    """Hand locked, unsent ``messages`` to Celery in order, recording which were sent: (how many, no error)."""
+    global _broker_down_until
+    sent, unknown, failure = [], [], None
+    try:
+        with app.connection_for_write() as conn:
+            if not app.conf.task_always_eager:
+                conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
+            for message in messages:
+                task = _task(message.task_name)
+                if task is None:
+                    unknown.append(message.pk)
+                    continue
+                headers = {REQUEST_ID_HEADER: message.request_id} if message.request_id else {}
+                task.apply_async(args=message.args, connection=conn, retry=False, headers=headers)
+                sent.append(message.pk)
+    except Exception as exc:  # the broker's own errors differ by transport: any failure here is the broker's
+        failure = exc
+    now = timezone.now()
+    if sent:
+        OutboxMessage.objects.filter(pk__in=sent).update(sent_at=now, attempts=F("attempts") + 1)
+    if unknown:
+        OutboxMessage.objects.filter(pk__in=unknown).update(sent_at=now, last_error="No such task.")
+        logger.error("Outbox: gave up messages %s for unknown tasks.", unknown)
+    if failure is None:
+        return len(sent), True
+    _broker_down_until = time.monotonic() + BROKER_RETRY_SECONDS
+    done = set(sent) | set(unknown)
+    first_unsent = next(message for message in messages if message.pk not in done)
+    OutboxMessage.objects.filter(pk=first_unsent.pk).update(
+        attempts=F("attempts") + 1, last_error=f"{type(failure).__name__}: {failure}"[:500]
+    )
+    logger.warning("Outbox: the broker did not take %s (%s); will try again.", first_unsent, failure)
+    return len(sent), False
+
+
+def outbox_relay(*, batch: int = RELAY_BATCH) -> int:
+    """Send every unsent message, oldest first; stop at the first broker error. Returns how many were sent."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            messages = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(sent_at__isnull=True)
+                .order_by("id")[:batch]
+            )
+            if not messages:
+                return total
+            sent, delivered = _deliver(messages)
+        total += sent
+        if not delivered:
+            return total
+
+
+def relay_forever(stop: threading.Event) -> None:
+    """Run the relay every ELBIA_OUTBOX_RELAY_INTERVAL seconds until ``stop`` is set (a worker's thread)."""
+    try:
+        while not stop.wait(settings.ELBIA_OUTBOX_RELAY_INTERVAL):
+            close_old_connections()
+            try:
+                sent = outbox_relay()
+            except Exception:  # the database is unreachable, say: try again next time
+                logger.exception("Outbox relay failed; trying again in %s s.", settings.ELBIA_OUTBOX_RELAY_INTERVAL)
+                continue
+            if sent:
+                logger.info("Outbox relay: sent %s queued messages.", sent)
+    finally:
+        connection.close()
+
+
+class RelayThread:
+    """The relay's thread in a worker's main process: started with the worker, stopped (and joined) with it."""
+
+    def __init__(self):
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=relay_forever, args=(self.stopping,), name="outbox-relay", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+
+class OutboxRelay(bootsteps.StartStopStep):
+    """The worker bootstep running the relay (registered by name in elbia.celery)."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def create(self, worker) -> RelayThread:
+        return RelayThread()
+
+
+@transaction.atomic
+def outbox_purge_sent() -> int:
+    """Delete the messages sent more than ELBIA_OUTBOX_RETENTION ago; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.ELBIA_OUTBOX_RETENTION)
+    deleted, _ = OutboxMessage.objects.filter(sent_at__lt=cutoff).delete()
+    return deleted

@@ -16,7 +16,15 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.config import parse_count, parse_fernet_keys, parse_rate, parse_seconds, parse_url
+from elbia.config import (
+    code_storage,
+    parse_allowed_hosts,
+    parse_count,
+    parse_fernet_keys,
+    parse_rate,
+    parse_seconds,
+    parse_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -68,7 +76,12 @@ try:
 except ValueError as exc:  # the message never echoes the value: it is a secret
     raise ImproperlyConfigured(f"Environment variable ELBIA_SECRETS_KEY is invalid: {exc}") from None
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# Hosts (and ports) this service answers for; see elbia.hosts. ``host`` allows no port or 80/443, ``host:8443``
+# that port too, ``host:*`` any port. The defaults serve local development and the test servers.
+ELBIA_ALLOWED_HOSTS = _read(
+    "ALLOWED_HOSTS", parse_allowed_hosts, parse_allowed_hosts("localhost:*,127.0.0.1:*,[::1]:*,testserver")
+)
+ALLOWED_HOSTS = [entry.host for entry in ELBIA_ALLOWED_HOSTS]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- Elbia's own settings -------------------------------------------------------
@@ -83,24 +96,55 @@ ELBIA_TRUSTED_PROXY_COUNT = _read("ELBIA_TRUSTED_PROXY_COUNT", parse_count, 0)
 ELBIA_PROVISION_DELAY = _read("ELBIA_PROVISION_DELAY", parse_seconds, 2.0)
 # Which provider provisions resources and deploys functions.
 ELBIA_PROVIDER = env.str("ELBIA_PROVIDER", default="simulated")
-# Work left in a transient status longer than this is requeued, then failed, by the reaper.
+# Work left in a transient status longer than this, and claimed by no worker, is requeued by the reaper
+# (its message was lost after it was sent; a message never sent waits in the outbox instead).
 ELBIA_STUCK_AFTER = _read("ELBIA_STUCK_AFTER", parse_seconds, 600.0)
+# A worker working on a step touches its claim this often; a claim not touched for ELBIA_HEARTBEAT_TIMEOUT
+# belongs to a dead worker, and the reaper (every ELBIA_REAP_INTERVAL) hands the step to a new message.
+ELBIA_HEARTBEAT_INTERVAL = _read("ELBIA_HEARTBEAT_INTERVAL", parse_seconds, 5.0)
+ELBIA_HEARTBEAT_TIMEOUT = _read("ELBIA_HEARTBEAT_TIMEOUT", parse_seconds, 30.0)
+ELBIA_REAP_INTERVAL = _read("ELBIA_REAP_INTERVAL", parse_seconds, 10.0)
 # How often the reaper requeues stuck work before it fails the resource.
 ELBIA_STUCK_REQUEUES = _read("ELBIA_STUCK_REQUEUES", int, 3)
-# Transient provider errors are retried this many times, after ELBIA_RETRY_BACKOFF * 2**n seconds (capped at 5 min).
+# Transient provider errors are retried this many times, after ELBIA_RETRY_BACKOFF * 2**n seconds.
 ELBIA_PROVIDER_MAX_RETRIES = _read("ELBIA_PROVIDER_MAX_RETRIES", int, 5)
 ELBIA_RETRY_BACKOFF = _read("ELBIA_RETRY_BACKOFF", parse_seconds, 2.0)
+# The longest a retry waits (its countdown); with the task time limit, it sizes the broker's visibility timeout.
+ELBIA_RETRY_BACKOFF_MAX = _read("ELBIA_RETRY_BACKOFF_MAX", parse_seconds, 60.0)
+# The outbox relay (in every worker) sends what the web processes could not, this often (elbia.outbox);
+# sent messages are deleted after ELBIA_OUTBOX_RETENTION.
+ELBIA_OUTBOX_RELAY_INTERVAL = _read("ELBIA_OUTBOX_RELAY_INTERVAL", parse_seconds, 1.0)
+ELBIA_OUTBOX_RETENTION = _read("ELBIA_OUTBOX_RETENTION", parse_seconds, 24 * 3600.0)
 # Lifetime of API access tokens (the refresh token renews them).
 ELBIA_TOKEN_DAYS = _read("ELBIA_TOKEN_DAYS", int, 30)
 # Lifetime of a signed invoice PDF link.
 ELBIA_PDF_LINK_SECONDS = _read("ELBIA_PDF_LINK_SECONDS", parse_seconds, 3600.0)
+# Lifetime of a signed function code download link.
+ELBIA_CODE_LINK_SECONDS = _read("ELBIA_CODE_LINK_SECONDS", parse_seconds, 300.0)
+# Function code: an S3 bucket when set (credentials and region from the standard AWS variables), else the
+# local filesystem under MEDIA_ROOT/code. ELBIA_AWS_ENDPOINT_URL points boto3 at an AWS-compatible endpoint.
+ELBIA_CODE_BUCKET = env.str("ELBIA_CODE_BUCKET", default="")
+ELBIA_AWS_ENDPOINT_URL = env.str("ELBIA_AWS_ENDPOINT_URL", default="") or None
+# The local runtime (functions.runtime): the runner process listens on 127.0.0.1:ELBIA_RUNNER_PORT; its
+# execution environments live under ELBIA_RUNTIME_DIR, at most ELBIA_RUNTIME_MAX_ENVIRONMENTS at once, an idle
+# one is reaped after ELBIA_RUNTIME_IDLE_SECONDS. As root each environment runs as a user of its own, the
+# first free one from ELBIA_RUNTIME_UID_BASE up (claimed host-wide). ELBIA_RUNTIME_PYTHON / ELBIA_RUNTIME_NODE
+# name the interpreters (found on the host otherwise). See docs/functions-runtime.md.
+ELBIA_RUNNER_PORT = _read("ELBIA_RUNNER_PORT", parse_count, 8471)
+ELBIA_RUNTIME_DIR = Path(env.str("ELBIA_RUNTIME_DIR", default=str(VAR_DIR / "runtime")))
+ELBIA_RUNTIME_MAX_ENVIRONMENTS = _read("ELBIA_RUNTIME_MAX_ENVIRONMENTS", parse_count, 32)
+ELBIA_RUNTIME_IDLE_SECONDS = _read("ELBIA_RUNTIME_IDLE_SECONDS", parse_seconds, 300.0)
+ELBIA_RUNTIME_UID_BASE = _read("ELBIA_RUNTIME_UID_BASE", parse_count, 900000)
+ELBIA_RUNTIME_PYTHON = env.str("ELBIA_RUNTIME_PYTHON", default="")
+ELBIA_RUNTIME_NODE = env.str("ELBIA_RUNTIME_NODE", default="")
 # Absolute base for links the API hands out when there is no request to build them from.
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
 # The OAuth client that `issue_token --json` prints and that renews tokens.
 ELBIA_CLI_CLIENT_ID = "elbia-cli"
 
-# Dashboard sign-in: at most this many attempts per client IP and per username in each window (seconds).
+# Dashboard and admin sign-in: at most this many failures per client IP, and per username from addresses that
+# never signed in as that user, in each window (seconds); see elbia.accounts.throttling.
 ELBIA_LOGIN_ATTEMPTS = _read("ELBIA_LOGIN_ATTEMPTS", int, 10)
 ELBIA_LOGIN_WINDOW = _read("ELBIA_LOGIN_WINDOW", parse_seconds, 900.0)
 # Dashboard sign-up: at most this many new accounts per client IP per hour.
@@ -131,7 +175,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "elbia.api.middleware.RequestIDMiddleware",
+    "elbia.api.errors.ApiErrorMiddleware",
     "elbia.api.throttling.RateLimitHeadersMiddleware",
+    "elbia.hosts.HostPortMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,6 +230,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", _read("DATABASE_CONN_MAX_AGE", int, 60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database that does not answer costs a request seconds, not a hung worker (docs/faults.md): libpq's
+    # connect_timeout (2 s at least), the server's statement_timeout, and a client-side deadline on every
+    # wait for the server (elbia.db.postgresql), a little longer so that the server's own timeout wins.
+    _statement_timeout = _read("DATABASE_STATEMENT_TIMEOUT", parse_seconds, 2.0)
+    DATABASES["default"]["ENGINE"] = "elbia.db.postgresql"
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "connect_timeout": max(2, round(_read("DATABASE_CONNECT_TIMEOUT", parse_seconds, 2.0))),
+        "options": f"-c statement_timeout={round(_statement_timeout * 1000)}",
+        "wait_timeout": _statement_timeout + 0.5 if _statement_timeout else None,
+    }
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -191,6 +248,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and Redis --------------------------------------------------------------
 
 REDIS_URL = _read("REDIS_URL", partial(parse_url, schemes=("redis", "rediss", "unix")), "")
+# Seconds to connect to Redis and to wait for any answer (cache, rate limits and the Celery broker alike).
+REDIS_CONNECT_TIMEOUT = _read("REDIS_CONNECT_TIMEOUT", parse_seconds, 1.0)
+REDIS_SOCKET_TIMEOUT = _read("REDIS_SOCKET_TIMEOUT", parse_seconds, 1.0)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -199,8 +259,8 @@ if REDIS_URL:
             "KEY_PREFIX": "elbia",
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 1,
-                "SOCKET_TIMEOUT": 1,
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             },
         }
     }
@@ -221,11 +281,21 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = 240
-CELERY_TASK_TIME_LIMIT = 300
+# The longest a task may run (soft: SoftTimeLimitExceeded, recorded as a failure; hard: the process is killed).
+CELERY_TASK_TIME_LIMIT = _read("ELBIA_TASK_TIME_LIMIT", parse_seconds, 120.0)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT * 0.9
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 if CELERY_BROKER_URL.startswith("redis"):
-    # A message not acknowledged within this time is redelivered; it must exceed the hard time limit.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A message not acknowledged within the visibility timeout is redelivered (a dead worker's). A worker
+    # holds a retry's message unacknowledged through its countdown, then runs it: the timeout covers both,
+    # so a live task is never delivered twice. Lifecycle steps recover sooner, through their heartbeat.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": round(CELERY_TASK_TIME_LIMIT + ELBIA_RETRY_BACKOFF_MAX + 60),
+        # Look for messages past their visibility timeout every 10 s (kombu's interval), not every 100 s.
+        "unacked_restore_throttle": 1,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "elbia"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -237,11 +307,15 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reap-stuck-resources": {
         "task": "resources.tasks.reap_stuck_resources",
-        "schedule": crontab(minute="*"),
+        "schedule": ELBIA_REAP_INTERVAL,
     },
     "reap-stuck-functions": {
         "task": "functions.tasks.reap_stuck_functions",
-        "schedule": crontab(minute="*"),
+        "schedule": ELBIA_REAP_INTERVAL,
+    },
+    "purge-sent-outbox-messages": {
+        "task": "elbia.tasks.purge_sent_outbox_messages",
+        "schedule": crontab(minute=23),
     },
     "purge-expired-idempotency-records": {
         "task": "elbia.accounts.tasks.purge_expired_idempotency_records",
@@ -288,6 +362,7 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "PKCE_REQUIRED": True,
+    "OAUTH2_VALIDATOR_CLASS": "elbia.accounts.oauth.Validator",
 }
 
 # --- REST framework and OpenAPI ---------------------------------------------------
@@ -335,6 +410,12 @@ SPECTACULAR_SETTINGS = {
     "AUTHENTICATION_WHITELIST": [],
 }
 
+# --- Email -------------------------------------------------------------------------
+
+# EMAIL_URL: smtp+tls://user:password@host:587 and the like (django-environ); by default mail is printed.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Elbia Lambda <no-reply@localhost>")
+
 # --- Sessions, security, static files ---------------------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
@@ -343,6 +424,16 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = _read("SECURE_COOKIES", _bool, not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the header that says "https";
+# only if the proxy always sets it). SECURE_HSTS_SECONDS > 0 sends Strict-Transport-Security on HTTPS answers.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", parse_count, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", _bool, False)
+SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", _bool, False)
+SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", _bool, False)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Sent on the dashboard's HTML pages (elbia.accounts.middleware); /admin/ and /docs/ keep their own rules.
@@ -364,6 +455,7 @@ MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "code": code_storage(bucket=ELBIA_CODE_BUCKET, directory=MEDIA_ROOT / "code", endpoint_url=ELBIA_AWS_ENDPOINT_URL),
 }
 
 LANGUAGE_CODE = "en-us"

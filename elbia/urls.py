@@ -1,22 +1,28 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
-from oauth2_provider import views as oauth_views
 
 from elbia import health
+from elbia.accounts import oauth
 from elbia.accounts import views as dashboard_views
 from elbia.api.throttling import ip_rate_limited
 
+handler400 = "elbia.api.errors.bad_request"
 handler404 = "elbia.api.errors.page_not_found"
 handler500 = "elbia.api.errors.server_error"
 
 urlpatterns = [
     path("v1/", include("elbia.api.urls")),
-    path("oauth/token/", ip_rate_limited("oauth-token")(oauth_views.TokenView.as_view()), name="oauth-token"),
-    path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="oauth-revoke-token"),
+    path("oauth/token/", ip_rate_limited("oauth-token")(oauth.TokenView.as_view()), name="oauth-token"),
+    path(
+        "oauth/revoke_token/",
+        ip_rate_limited("oauth-revoke")(oauth.RevokeTokenView.as_view()),
+        name="oauth-revoke-token",
+    ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("admin/login/", dashboard_views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("resources/", include("resources.urls")),
     path("functions/", include("functions.urls")),
@@ -24,5 +30,6 @@ urlpatterns = [
     path("login/", dashboard_views.LoginView.as_view(), name="login"),
     path("logout/", dashboard_views.LogoutView.as_view(), name="logout"),
     path("signup/", dashboard_views.signup, name="signup"),
+    path("verify-email/<str:token>/", dashboard_views.verify_email, name="verify-email"),
     path("", include("elbia.accounts.urls")),
 ]

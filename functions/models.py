@@ -7,6 +7,7 @@ from elbia.accounts.models import Account, AccountScopedQuerySet
 from elbia.encryption import EncryptedValuesJSONField
 from elbia.lifecycle import LifecycleModel
 from functions.validators import (
+    validate_code_sha256,
     validate_environment,
     validate_handler,
     validate_memory_mb,
@@ -55,6 +56,12 @@ class Function(LifecycleModel):
         default=dict, blank=True, validators=[validate_environment], help_text="Values are never returned by the API."
     )
     status = models.CharField(max_length=16, choices=FunctionStatus.choices, default=FunctionStatus.CREATED)
+    # The code archive (functions.code): its sha256 in lowercase hex, the key of the stored object, and its size
+    # in bytes; both null while a .NET or Go function (no starter code) has no code uploaded yet.
+    code_sha256 = models.CharField(  # noqa: DJ001 (null, not "": the API shows null for "no code")
+        max_length=64, null=True, blank=True, validators=[validate_code_sha256]
+    )
+    code_size = models.PositiveIntegerField(null=True, blank=True)
 
     deployment_started = models.DateTimeField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)

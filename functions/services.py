@@ -7,6 +7,7 @@ problems are Django ``ValidationError``s keyed by field (400 ``invalid_request``
 409s. ``FunctionTag`` rows mirror ``Function.tags`` and are rewritten here whenever the tags change.
 """
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,8 +17,10 @@ from django.utils import timezone
 from elbia.accounts.models import Account
 from elbia.errors import Conflict
 from elbia.outbox import enqueue
+from functions.code import CodeUnavailable, archive_handler_problem, check_archive, code_read, code_store
 from functions.models import Function, FunctionStatus, FunctionTag
-from functions.runtimes import runtime_name
+from functions.runtimes import RUNTIMES, runtime_name
+from functions.starters import starter_archive
 from functions.validators import validate_current_runtime
 from resources.models import ResourceStatus
 from resources.services import (
@@ -31,6 +34,8 @@ from resources.services import (
 CONFIG_FIELDS = ("handler", "memory_mb", "timeout_s", "environment")
 
 _UNSET: Any = object()
+
+logger = logging.getLogger(__name__)
 
 
 def _queue(task_name: str, function: Function) -> None:
@@ -57,6 +62,17 @@ def _clean(function: Function, *, extra: dict[str, list[str]] | None = None) -> 
         raise ValidationError(errors)
 
 
+def _code_problems(archive: bytes | None, *, runtime: str, handler: str) -> list[str]:
+    """What is wrong with ``archive`` as the code of ``handler`` on ``runtime`` (nothing to say while those are bad)."""
+    if archive is None or runtime not in RUNTIMES or not RUNTIMES[runtime].handler_is_valid(handler):
+        return []
+    try:
+        check_archive(archive, runtime=runtime, handler=handler)
+    except ValidationError as error:
+        return error.messages
+    return []
+
+
 def function_sync_tags(*, function: Function) -> None:
     """Make the function's ``FunctionTag`` rows exactly its ``tags`` (two queries, whatever was there before)."""
     FunctionTag.objects.filter(function=function).exclude(tag__in=function.tags).delete()
@@ -78,8 +94,13 @@ def function_create(
     region: str = "us-east-1",
     tags: list[str] | None = None,
     environment: dict[str, str] | None = None,
+    code: bytes | None = None,
 ) -> Function:
-    """Create a function (``created``) and its resource (``pending``), and queue the deployment.
+    """Create a function (``created``) with its code and its resource (``pending``), and queue the deployment.
+
+    ``code`` is a ZIP archive (checked as ``functions.code.check_archive`` says; problems are reported
+    under ``code``); without it the function gets its runtime's starter code (``functions.starters``),
+    or no code on .NET and Go, which have no starter.
 
     The resource's provisioning and the function's deployment are queued when the transaction commits;
     the deployment waits for the resource to be active. Names are unique among the account's live
@@ -106,9 +127,13 @@ def function_create(
         validate_current_runtime(runtime)
     except ValidationError as error:
         runtime_errors["runtime"] = error.messages
-    _clean(function, extra=runtime_errors)
+    code_errors = _code_problems(code, runtime=function.runtime, handler=handler)
+    _clean(function, extra={**runtime_errors, **({"code": code_errors} if code_errors else {})})
     if _name_taken(account=account, name=name):
         raise _name_conflict(name)
+    archive = code if code is not None else starter_archive(function.runtime, handler)
+    if archive is not None:
+        function.code_sha256, function.code_size = code_store(archive)
     function.resource = resource_create_for_function(account=account, region=region, memory_mb=memory_mb, name=name)
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin surfaces as IntegrityError, not a broken tx
@@ -151,6 +176,35 @@ def _merge_environment(current: dict[str, str], patch: dict[str, str | None]) ->
     return merged
 
 
+def _ensure_not_deleted(function: Function) -> None:
+    if function.status in (FunctionStatus.DELETING, FunctionStatus.DELETED):
+        raise Conflict(f"Function {function.public_id} is {function.status}.")
+
+
+def _ensure_redeployable(function: Function, what: str) -> None:
+    """409 unless ``function`` is active or failed, the states a change that redeploys starts from."""
+    if function.status in (FunctionStatus.CREATED, FunctionStatus.DEPLOYING):
+        raise Conflict(
+            f"Function {function.public_id} is still {function.status}; change its {what} once it is active or failed."
+        )
+    if function.status == FunctionStatus.DEPRECATED:
+        raise Conflict(f"Function {function.public_id} is deprecated; its {what} can no longer change.")
+
+
+def _handler_code_problems(function: Function) -> dict[str, list[str]]:
+    """A new handler must be in the function's code (checked when the handler is valid and there is code)."""
+    if not function.code_sha256 or not RUNTIMES[function.runtime].handler_is_valid(function.handler):
+        return {}
+    try:
+        problem = archive_handler_problem(
+            code_read(function.code_sha256), runtime=function.runtime, handler=function.handler
+        )
+    except CodeUnavailable as error:  # the deployment will fail saying so; the change itself is sound
+        logger.warning("Function %s: the handler cannot be checked against its code: %s", function.public_id, error)
+        return {}
+    return {"handler": [problem + " Upload code that has it first."]} if problem else {}
+
+
 def _refuse_status(status: str) -> None:
     if status != FunctionStatus.DEPRECATED:
         raise ValidationError({"status": ["Only 'deprecated' can be set: deprecate the function."]})
@@ -177,8 +231,7 @@ def function_update(
     at any time until deletion; they are metadata and do not redeploy.
     """
     function = Function.objects.select_for_update().get(pk=function.pk)
-    if function.status in (FunctionStatus.DELETING, FunctionStatus.DELETED):
-        raise Conflict(f"Function {function.public_id} is {function.status}.")
+    _ensure_not_deleted(function)
     requested = {"handler": handler, "memory_mb": memory_mb, "timeout_s": timeout_s, "environment": environment}
     requested = {field: value for field, value in requested.items() if value is not _UNSET}
     deprecate = status is not _UNSET
@@ -194,13 +247,7 @@ def function_update(
     fields = ["updated_at"]
 
     if changes:
-        if function.status in (FunctionStatus.CREATED, FunctionStatus.DEPLOYING):
-            raise Conflict(
-                f"Function {function.public_id} is still {function.status}; "
-                "change its configuration once it is active or failed."
-            )
-        if function.status == FunctionStatus.DEPRECATED:
-            raise Conflict(f"Function {function.public_id} is deprecated; its configuration can no longer change.")
+        _ensure_redeployable(function, "configuration")
     if deprecate and function.status != FunctionStatus.DEPRECATED:
         if function.status != FunctionStatus.ACTIVE:
             raise Conflict(f"Only an active function can be deprecated; {function.public_id} is {function.status}.")
@@ -215,7 +262,7 @@ def function_update(
     for field, value in changes.items():
         setattr(function, field, value)
         fields.append(field)
-    _clean(function)
+    _clean(function, extra=_handler_code_problems(function) if "handler" in changes else None)
 
     if "memory_mb" in changes and function.resource_id is not None:
         resource_resize_for_function(resource=function.resource, memory_mb=function.memory_mb)
@@ -225,6 +272,32 @@ def function_update(
     function.save(update_fields=list(dict.fromkeys(fields)))
     if tags_changed:
         function_sync_tags(function=function)
+    return function
+
+
+@transaction.atomic
+def function_update_code(*, function: Function, archive: bytes) -> Function:
+    """Replace a function's code with ``archive`` (a ZIP) and redeploy it.
+
+    The archive is checked first (``functions.code.check_archive``; problems are a ``ValidationError``
+    under ``code``) and nothing changes when it is bad: the deployed code keeps running. Like a
+    configuration change it needs an ``active`` or ``failed`` function (409 otherwise). The archive is
+    stored once per content; the same code as the current one changes nothing and redeploys nothing.
+    """
+    function = Function.objects.select_for_update().get(pk=function.pk)
+    _ensure_not_deleted(function)
+    _ensure_redeployable(function, "code")
+    try:
+        check_archive(archive, runtime=function.runtime, handler=function.handler)
+    except ValidationError as error:
+        raise ValidationError({"code": error.messages}) from None
+    sha256, size = code_store(archive)
+    if sha256 == function.code_sha256:
+        return function
+    function.code_sha256, function.code_size = sha256, size
+    fields = _restart(function, FunctionStatus.DEPLOYING, deploy=True)
+    function.save(update_fields=[*fields, "code_sha256", "code_size", "updated_at"])
+    _queue("deploy_function", function)
     return function
 
 

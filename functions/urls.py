@@ -1,4 +1,4 @@
-"""Dashboard pages of functions."""
+"""Functions pages outside /v1: the dashboard's list, and the signed code download links."""
 
 from django.urls import path
 
@@ -8,4 +8,5 @@ app_name = "functions"
 
 urlpatterns = [
     path("", views.function_list_page, name="list"),
+    path("code/<str:token>", views.function_code_download, name="code"),
 ]

@@ -15,6 +15,8 @@ NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 MEMORY_MB = FUNCTION_MEMORY_MB
 TIMEOUT_S = (1, 900)
 
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
 TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,63}")
@@ -52,14 +54,16 @@ def _quoted(value: str, limit: int = 64) -> str:
     return repr(value[:limit])
 
 
+NAME_MESSAGE = (
+    "Function names are 1-64 lowercase letters, digits and hyphens, and start and end with a letter "
+    "or digit (like a DNS label), e.g. 'user-authentication'."
+)
+
+
 def validate_name(value: str) -> None:
     """1-64 lowercase letters, digits and hyphens, starting and ending with a letter or digit (a DNS label)."""
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise ValidationError(
-            "Function names are 1-64 lowercase letters, digits and hyphens, and start and end with a letter "
-            "or digit (like a DNS label), e.g. 'user-authentication'.",
-            code="invalid",
-        )
+        raise ValidationError(NAME_MESSAGE, code="invalid")
 
 
 def validate_runtime(value: str) -> None:
@@ -130,6 +134,12 @@ def validate_tag(value: str) -> None:
     """One tag (as the list filter takes it)."""
     if not TAG.fullmatch(value):
         raise ValidationError(f"Tag {_quoted(value)} is invalid.", code="invalid")
+
+
+def validate_code_sha256(value: str) -> None:
+    """A code archive's sha256: 64 lowercase hex digits."""
+    if not isinstance(value, str) or not SHA256_HEX.fullmatch(value):
+        raise ValidationError("A code hash is a sha256 in 64 lowercase hex digits.", code="invalid")
 
 
 def validate_environment_name(name) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the whole suite: users, tokens, API clients and a real Celery worker."""
+"""Fixtures for the whole suite: users, tokens, API clients, a real Celery worker and an AWS API emulator."""
 
 import pytest
 from django.conf import settings
@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
+from elbia import cache as elbia_cache
 from elbia.accounts.services import token_issue
 from tests.factories import UserFactory
 
@@ -30,10 +31,23 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: not restores_migrated_data(item))
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The suite's own connections get a roomy statement timeout: creating and dropping the test database on
+    a busy machine takes longer than a request may. The servers the tests start keep the real timeouts."""
+    from django.db import connections
+
+    options = connections["default"].settings_dict.get("OPTIONS", {})
+    if "wait_timeout" in options:
+        options["options"] = "-c statement_timeout=120000"
+        options["wait_timeout"] = 120.5
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty cache (rate-limit budgets, idempotency records)."""
+    """Each test starts with an empty cache (rate-limit budgets, idempotency records), Redis tried first."""
     cache.clear()
+    elbia_cache.clear_local()
     yield
 
 
@@ -108,8 +122,9 @@ def staff_user(db):
 
 @pytest.fixture
 def staff_client(client, staff_user):
-    """A browser signed in to the admin as ``staff_user``."""
+    """A browser signed in to the admin as ``staff_user`` (``staff_client.user``)."""
     client.force_login(staff_user)
+    client.user = staff_user
     return client
 
 
@@ -142,3 +157,28 @@ def celery_worker(transactional_db):
     app.control.purge()  # messages left by earlier tests point at rows that no longer exist
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING") as worker:
         yield worker
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint():
+    """The URL of a real AWS API emulator (moto in server mode) on a free loopback port, for the whole session.
+
+    boto3 gets dummy credentials and a region through the standard variables while it runs (real ones are
+    hidden, so a call that misses the endpoint cannot reach AWS). The emulator keeps its state for the
+    session: tests use names of their own.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION"):
+            patch.delenv(name, raising=False)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import UsageEvent
+from elbia.accounts.models import SignInAddress, User
 from elbia.accounts.services import token_issue
 from elbia.admin import EstimatedCountPaginator
 from elbia.audit.models import AuditEvent
@@ -32,6 +33,8 @@ from tests.resources.factories import ComputeFactory, VpcFactory
 pytestmark = pytest.mark.django_db
 
 ELBIA_APPS = ("accounts", "audit", "resources", "functions", "billing")
+# People's records: superusers only (no staff group views them).
+USER_MODELS = (User, SignInAddress)
 
 #: Every admin list, and the queries it makes whatever the number of rows: the session, the user, the
 #: page's (bounded) count and its rows; plus two for the price book's date hierarchy (first and last
@@ -240,11 +243,18 @@ class TestEstimatedCount:
 
 
 class TestStaffGroups:
-    def test_support_may_view_every_elbia_model(self):
+    def test_support_may_view_every_elbia_model_but_users(self):
         support = set(Group.objects.get(name="support").permissions.values_list("content_type__app_label", "codename"))
         for app_label in ELBIA_APPS:
             for model in apps.get_app_config(app_label).get_models():
-                assert (app_label, f"view_{model._meta.model_name}") in support
+                permission = (app_label, f"view_{model._meta.model_name}")
+                assert (permission in support) != (model in USER_MODELS), permission
+
+    def test_staff_groups_see_no_users(self, group_client, user):
+        for group in ("support", "operator"):
+            staff = group_client(group)
+            assert staff.get("/admin/accounts/user/").status_code == 403, group
+            assert staff.get(f"/admin/accounts/user/{user.pk}/change/").status_code == 403, group
 
     def test_operator_may_also_run_actions_and_nothing_else(self):
         operator = Group.objects.get(name="operator").permissions
@@ -258,8 +268,8 @@ class TestStaffGroups:
         support = group_client("support")
         for changelist in CHANGELISTS:
             response = support.get(f"/admin/{changelist}/")
-            if changelist.startswith(("auth/", "oauth2_provider/")):
-                assert response.status_code == 403, changelist  # not Elbia models: not in the group
+            if changelist.startswith(("auth/", "oauth2_provider/", "accounts/user")):
+                assert response.status_code == 403, changelist  # not Elbia models, or users: not in the group
                 continue
             assert response.status_code == 200, changelist
             assert 'name="action"' not in response.content.decode(), changelist

@@ -23,8 +23,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
-from elbia.accounts.models import Account, ApiToken, User
-from elbia.accounts.services import account_rename, token_revoke, token_set_rate_limit, validate_rate_limit
+from elbia.accounts.forms import AdminLoginForm
+from elbia.accounts.models import Account, ApiToken, TokenEnd, User
+from elbia.accounts.services import (
+    account_rename,
+    token_revoke,
+    token_set_rate_limit,
+    user_set_active,
+    validate_rate_limit,
+)
 from elbia.admin import AccountFilter, ElbiaModelAdmin, ReadOnlyAdmin, changelist_url, link, links, service_action
 from elbia.audit.models import AuditEvent
 
@@ -36,6 +43,9 @@ for model in (AccessToken, RefreshToken, Grant, IDToken, Application):
         admin.site.unregister(model)
 if admin.site.is_registered(Group):
     admin.site.unregister(Group)
+
+# The admin's sign-in has the dashboard's limits per address and per username, and audits failures.
+admin.site.login_form = AdminLoginForm
 
 
 # --- Accounts ------------------------------------------------------------------------------------------
@@ -129,10 +139,17 @@ class UserAdmin(ElbiaModelAdmin, auth_admin.UserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     readonly_fields = ["account_link", "last_login", "date_joined"]
+    private_fields = ("password",)
 
     @admin.display(description="account", ordering="account__name")
     def account_link(self, user: User) -> str:
         return link(user.account)
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Deactivating goes through ``user_set_active``: the user's tokens are revoked with it."""
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data:
+            user_set_active(user=obj, active=obj.is_active, request=request)
 
     def has_add_permission(self, request) -> bool:
         return False  # customers sign up; staff are made with `create_account --staff`
@@ -200,6 +217,7 @@ class ApiTokenAdmin(ElbiaModelAdmin):
     )
     exact_search = ((r"\d{1,18}", "pk"),)
     search_account_names = True
+    private_fields = ("token_family",)
     ordering = ["-id"]
     fields = [
         "name",
@@ -243,15 +261,16 @@ class ApiTokenAdmin(ElbiaModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         token_set_rate_limit(api_token=obj, rate_limit=form.cleaned_data["rate_limit"])
 
+    @admin.display(description="status")
+    def status(self, token: ApiToken) -> str:
+        return token.status_detail
+
     @service_action(
         description="Revoke the selected API tokens",
         verb="revoke",
-        changed_fields=["revoked_at"],
         confirm="Requests made with these tokens will be refused at once, and they can no longer be renewed. "
         "This cannot be undone: their owners will have to generate new tokens.",
+        audit=False,
     )
     def revoke(self, request, token: ApiToken) -> bool:
-        if token.revoked_at is not None:
-            return False
-        token_revoke(api_token=token)
-        return True
+        return token_revoke(api_token=token, reason=TokenEnd.BY_STAFF, request=request)

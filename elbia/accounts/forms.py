@@ -4,50 +4,66 @@ import uuid
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
-from elbia.accounts.models import User
-from elbia.accounts.throttling import attempt_count, attempt_forgive, attempts_reset
+from elbia.accounts.models import Account, User
+from elbia.accounts.services import sign_in_address_record
+from elbia.accounts.throttling import sign_in_allowed, sign_in_succeeded
 from elbia.api.throttling import client_ip
+from elbia.audit.services import audit_record
 
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait a few minutes and try again."
 
 
-class LoginForm(AuthenticationForm):
-    """Django's sign-in form, with failed attempts limited per client IP and per username.
+class ThrottledSignInMixin:
+    """Sign-in limited per client address and per username (elbia.accounts.throttling), failures audited.
 
     Each attempt is counted before the password is checked (so parallel guesses cannot overtake the
     count) and taken back when it succeeds. A wrong username and a wrong password get the same message.
+    Over a limit, ``throttled`` is set: the view answers 429 with Retry-After.
     """
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": "Incorrect username or password.",
-        "throttled": TOO_MANY_ATTEMPTS,
-    }
 
     throttled = False
 
     def clean(self):
         username = self.cleaned_data.get("username")
-        if username is not None and self.cleaned_data.get("password"):
-            window = settings.ELBIA_LOGIN_WINDOW
-            counts = (
-                attempt_count(bucket="login-ip", identity=client_ip(self.request), window=window),
-                attempt_count(bucket="login-user", identity=username.casefold(), window=window),
-            )
-            if max(counts) > settings.ELBIA_LOGIN_ATTEMPTS:
-                self.throttled = True
-                raise ValidationError(self.error_messages["throttled"], code="throttled")
-        cleaned = super().clean()
-        if self.user_cache is not None:
-            # Success: only failures count against the address, and the password's holder clears the username.
-            attempt_forgive(bucket="login-ip", identity=client_ip(self.request))
-            attempts_reset(bucket="login-user", identity=username.casefold())
+        if username is None or not self.cleaned_data.get("password"):
+            return super().clean()
+        address = client_ip(self.request)
+        if not sign_in_allowed(address=address, username=username):
+            self.throttled = True
+            raise ValidationError(TOO_MANY_ATTEMPTS, code="throttled")
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            self._audit_failure(username)
+            raise
+        sign_in_succeeded(address=address, username=username)
+        sign_in_address_record(user=self.user_cache, address=address)
         return cleaned
+
+    def _audit_failure(self, username: str) -> None:
+        account_id = User.objects.filter(username=username).values_list("account_id", flat=True).first()
+        audit_record(
+            action="user.login_failed",
+            request=self.request,
+            account=None if account_id is None else Account(pk=account_id),
+            object_id=username,
+        )
+
+
+class LoginForm(ThrottledSignInMixin, AuthenticationForm):
+    """The dashboard's sign-in form."""
+
+    error_messages = {**AuthenticationForm.error_messages, "invalid_login": "Incorrect username or password."}
+
+
+class AdminLoginForm(ThrottledSignInMixin, AdminAuthenticationForm):
+    """The admin's sign-in form (staff only), with the dashboard's limits."""
 
 
 class SignupForm(forms.Form):

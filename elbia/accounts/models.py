@@ -22,6 +22,26 @@ class User(AbstractUser):
     """A person who signs in to the dashboard or holds API tokens; staff may have no account."""
 
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+    # Set when the user opened the link mailed to ``email``: nothing else is sent to an unverified address.
+    email_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+
+class SignInAddress(models.Model):
+    """A client address (an IPv4 address or an IPv6 /64) ``user`` has signed in from successfully.
+
+    Failed sign-ins from such an address do not count against the user's own limit, so an attacker
+    elsewhere cannot lock the owner out (elbia.accounts.throttling).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    address = models.CharField(max_length=64)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "address"], name="signin_address_unique_user")]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.user_id})"
 
 
 class AccountScopedQuerySet(models.QuerySet):
@@ -30,6 +50,17 @@ class AccountScopedQuerySet(models.QuerySet):
     def for_account(self, account: Account) -> "AccountScopedQuerySet":
         """Only ``account``'s rows: another account's objects cannot be reached from here."""
         return self.filter(account=account)
+
+
+class TokenEnd(models.TextChoices):
+    """Why a token stopped working: every way a token ends goes through ``token_revoke`` with one of these."""
+
+    BY_USER = "by_user", "revoked by its owner"
+    BY_STAFF = "by_staff", "revoked by staff"
+    REFRESH_REUSED = "refresh_reused", "refresh token reused"
+    OAUTH_REVOKE = "oauth_revoke", "revoked through /oauth/revoke_token/"
+    USER_DEACTIVATED = "user_deactivated", "its user was deactivated"
+    EXPIRED = "expired", "expired"
 
 
 class ApiToken(models.Model):
@@ -51,6 +82,8 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(help_text="When the current access token expires.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_reason = models.CharField(max_length=20, choices=TokenEnd.choices, blank=True, editable=False)
+    revoked_by = models.CharField(max_length=150, blank=True, editable=False, help_text="Who revoked it, if someone.")
 
     objects = AccountScopedQuerySet.as_manager()
 
@@ -70,10 +103,21 @@ class ApiToken(models.Model):
     def status(self) -> str:
         """``revoked``, ``expired`` or ``active``, as the dashboard and the admin show it."""
         if self.revoked_at:
-            return "revoked"
+            return "expired" if self.revoked_reason == TokenEnd.EXPIRED else "revoked"
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+    @property
+    def status_detail(self) -> str:
+        """The status with why a token ended: "revoked by alice", "revoked: refresh token reused", "expired"."""
+        if not self.revoked_at:
+            return self.status
+        if self.revoked_reason in (TokenEnd.BY_USER, TokenEnd.BY_STAFF) and self.revoked_by:
+            return f"revoked by {self.revoked_by}"
+        if self.revoked_reason == TokenEnd.EXPIRED:
+            return "expired"
+        return f"revoked: {TokenEnd(self.revoked_reason).label}" if self.revoked_reason else "revoked"
 
 
 class IdempotencyRecord(models.Model):

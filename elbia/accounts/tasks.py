@@ -1,13 +1,17 @@
 from celery import shared_task
 from oauth2_provider.models import clear_expired
 
+from elbia.accounts.services import tokens_end_expired
 from elbia.api.idempotency import idempotency_records_purge_expired
 
 
 @shared_task
-def clear_expired_tokens() -> None:
-    """Delete expired access tokens and revoked or expired refresh tokens (django-oauth-toolkit's own clean-up)."""
+def clear_expired_tokens() -> int:
+    """Record the tokens that can no longer be renewed as ended (``expired``), then delete expired access
+    tokens and revoked or expired refresh tokens (django-oauth-toolkit's own clean-up)."""
+    ended = tokens_end_expired()
     clear_expired()
+    return ended
 
 
 @shared_task

@@ -12,6 +12,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.home, name="home"),
     path("settings/", views.account_settings, name="settings"),
+    path("settings/verify-email/", views.resend_verification, name="resend-verification"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/new/", views.token_create, name="token-create"),
     path("settings/tokens/<int:pk>/revoke/", views.token_revoke_view, name="token-revoke"),

@@ -9,10 +9,9 @@ page pointing to the admin). Pages are never cached: they show account data.
 """
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import Count, Q
@@ -20,13 +19,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.periods import current_month
 from billing.selectors import PriceMissing, usage_for_month
+from elbia import cache
 from elbia.accounts.forms import LoginForm, SignupForm, TokenCreateForm
+from elbia.accounts.models import TokenEnd
 from elbia.accounts.selectors import api_token_list
-from elbia.accounts.services import account_create, token_issue, token_revoke
+from elbia.accounts.services import (
+    account_create,
+    email_verification_send,
+    email_verify,
+    mail_user,
+    token_issue,
+    token_revoke,
+)
 from elbia.accounts.throttling import attempt_count
 from elbia.api.throttling import client_ip
 from elbia.audit.services import audit_record
@@ -45,6 +53,14 @@ TRY_PATHS = {"resources:read": "/v1/resources", "functions:read": "/v1/functions
 # --- Signing in and out, signing up ----------------------------------------------
 
 
+def _refuse_if_throttled(response, form):
+    """A sign-in page whose form hit a limit answers 429 with Retry-After."""
+    if getattr(form, "throttled", False):
+        response.status_code = 429
+        response["Retry-After"] = str(int(settings.ELBIA_LOGIN_WINDOW))
+    return response
+
+
 class LoginView(auth_views.LoginView):
     """Sign in; attempts are limited per client IP and per username (see elbia.accounts.throttling)."""
 
@@ -52,11 +68,14 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def form_invalid(self, form):
-        response = super().form_invalid(form)
-        if form.throttled:
-            response.status_code = 429
-            response["Retry-After"] = str(int(settings.ELBIA_LOGIN_WINDOW))
-        return response
+        return _refuse_if_throttled(super().form_invalid(form), form)
+
+
+def admin_login(request, extra_context=None):
+    """The admin's sign-in page (``admin.site.login``, whose form has the dashboard's limits), 429 when limited."""
+    response = admin.site.login(request, extra_context)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    return _refuse_if_throttled(response, form)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -77,36 +96,44 @@ def signup(request):
         return redirect(settings.LOGIN_REDIRECT_URL)
     form = SignupForm(request.POST or None)
     status = 200
-    if request.method == "POST" and form.is_valid():
-        if attempt_count(bucket="signup-ip", identity=client_ip(request), window=SIGNUP_WINDOW) > (
-            settings.ELBIA_SIGNUP_ATTEMPTS
-        ):
-            form.add_error(None, "Too many accounts were created from your network. Please try again later.")
-            status = 429
+    # Every submission counts, valid or not: whether a username is taken can only be asked this often.
+    if request.method == "POST" and (
+        attempt_count(bucket="signup-ip", identity=client_ip(request), window=SIGNUP_WINDOW)
+        > settings.ELBIA_SIGNUP_ATTEMPTS
+    ):
+        # Not validated (that would say whether the username is taken): the form comes back as it was sent.
+        form = SignupForm(initial={name: request.POST.get(name, "") for name in ("account_name", "username", "email")})
+        messages.error(request, "Too many sign-up attempts from your network. Please try again later.")
+        status = 429
+    elif request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = account_create(
+                username=data["username"],
+                email=data["email"],
+                password=data["password1"],
+                account_name=data["account_name"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except IntegrityError:  # the same username was taken a moment ago
+            form.add_error("username", "This username is taken.")
         else:
-            data = form.cleaned_data
-            try:
-                user = account_create(
-                    username=data["username"],
-                    email=data["email"],
-                    password=data["password1"],
-                    account_name=data["account_name"],
-                )
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            except IntegrityError:  # the same username was taken a moment ago
-                form.add_error("username", "This username is taken.")
-            else:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                audit_record(
-                    action="account.create",
-                    request=request,
-                    account=user.account,
-                    obj=user.account,
-                    changed_fields=["name", "username", "email", "password"],
-                )
-                messages.success(request, f"Welcome to Elbia Lambda, {user.username}. Your account is ready.")
-                return redirect(settings.LOGIN_REDIRECT_URL)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            audit_record(
+                action="account.create",
+                request=request,
+                account=user.account,
+                obj=user.account,
+                changed_fields=["name", "username", "email", "password"],
+            )
+            email_verification_send(user=user, request=request)
+            messages.success(
+                request,
+                f"Welcome to Elbia Lambda, {user.username}. Your account is ready. We sent a link to "
+                f"{user.email}: open it to confirm the address before we send anything else there.",
+            )
+            return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form}, status=status)
 
 
@@ -172,7 +199,7 @@ def token_create(request):
     if not form.is_valid():
         return render(request, "accounts/token_new.html", context, status=400)
     once_key = f"token-form:{request.user.pk}:{form.cleaned_data['form_id']}"
-    if not cache.add(once_key, 1, timeout=TOKEN_FORM_TTL):
+    if not cache.add(once_key, 1, timeout=TOKEN_FORM_TTL):  # degraded to this process while Redis is down
         messages.warning(
             request,
             "That form was already submitted and its token generated; a token's secret is shown only once. "
@@ -186,6 +213,12 @@ def token_create(request):
         add_service_errors(form, exc)
         return render(request, "accounts/token_new.html", context, status=400)
     audit_record(action="apitoken.create", request=request, obj=issued.api_token, changed_fields=["name", "scopes"])
+    mail_user(
+        user=request.user,
+        subject="A new Elbia API token was generated",
+        message=f"The API token “{issued.api_token.name}” ({', '.join(issued.scopes)}) was generated for your "
+        "account. If this was not you, revoke it in Account Settings > API Tokens and change your password.",
+    )
     context.update(
         issued=issued,
         base_url=request.build_absolute_uri("/").rstrip("/"),
@@ -200,12 +233,39 @@ def token_revoke_view(request, pk: int):
     """Revoke a token after confirmation (a dialog with JavaScript, this page without); effective at once."""
     api_token = get_object_or_404(api_token_list(user=request.user), pk=pk)
     if request.method == "POST" and request.POST.get("confirmed") == "yes":
-        if api_token.revoked_at is not None:
-            messages.info(request, f"The token “{api_token.name}” was already revoked.")
-        else:
-            token_revoke(api_token=api_token)
-            audit_record(action="apitoken.revoke", request=request, obj=api_token, changed_fields=["revoked_at"])
+        if token_revoke(api_token=api_token, reason=TokenEnd.BY_USER, request=request):
             messages.success(request, f"The token “{api_token.name}” is revoked. Requests using it are now refused.")
+        else:
+            messages.info(request, f"The token “{api_token.name}” was already revoked.")
         return redirect("dashboard:tokens")
     context = {"section": "settings", "tab": "tokens", "api_token": api_token}
     return render(request, "accounts/token_revoke.html", context)
+
+
+# --- Email verification -------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET"])
+def verify_email(request, token: str):
+    """The link mailed at sign-up: confirms that the user's address reaches them."""
+    user = email_verify(token=token)
+    if user is None:
+        messages.error(request, "This link is invalid or has expired. Send yourself a new one from Account Settings.")
+    else:
+        messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect("dashboard:settings" if request.user.is_authenticated else "login")
+
+
+@dashboard_page
+@require_POST
+def resend_verification(request):
+    """Account Settings: mail the verification link again (at most a few times an hour)."""
+    if request.user.email_verified_at is not None:
+        messages.info(request, "Your email address is already confirmed.")
+    elif attempt_count(bucket="verify-mail", identity=str(request.user.pk), window=SIGNUP_WINDOW) > 3:
+        messages.error(request, "We sent several links in the last hour already; please check your inbox.")
+    else:
+        email_verification_send(user=request.user, request=request)
+        messages.success(request, f"We sent a new link to {request.user.email}.")
+    return redirect("dashboard:settings")

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from oauth2_provider.models import Application
 
-from elbia.accounts.models import ApiToken, User
+from elbia.accounts.models import ApiToken, TokenEnd, User
 from elbia.accounts.services import token_revoke
 from elbia.audit.models import AuditEvent
 from tests.admin_actions import messages_of, run_action, staff_events
@@ -75,19 +75,22 @@ class TestRevoke:
         token.refresh_from_db()
         assert token.revoked_at is not None
         assert api.get("/v1/regions").status_code == 401
+        assert (token.revoked_reason, token.revoked_by) == (TokenEnd.BY_STAFF, staff_client.user.username)
         event = staff_events("apitoken.revoke").get()
-        assert (event.object_id, event.changed_fields) == (str(token.pk), ["revoked_at"])
+        assert (event.object_id, event.changed_fields) == (str(token.pk), ["revoked_at", "revoked_reason"])
+        listed = staff_client.get(f"/admin/{TOKENS}/").content.decode()
+        assert f"revoked by {staff_client.user.username}" in listed
 
     def test_a_revoked_token_is_left_alone(self, staff_client, api):
         token = api.issued.api_token
-        token_revoke(api_token=token)
+        token_revoke(api_token=token, reason=TokenEnd.BY_USER)
         response = run_action(staff_client, TOKENS, "revoke", [token], confirmed=True)
         assert any("nothing to do for 1" in message for message in messages_of(response))
         assert not staff_events("apitoken.revoke").exists()
 
     def test_the_list_filters_by_status(self, staff_client, make_client, user):
         make_client(user, name="desk-laptop")
-        token_revoke(api_token=make_client(user, name="old-laptop").issued.api_token)
+        token_revoke(api_token=make_client(user, name="old-laptop").issued.api_token, reason=TokenEnd.BY_USER)
         page = staff_client.get(f"/admin/{TOKENS}/", {"status": "revoked"}).content.decode()
         assert "old-laptop" in page
         assert "desk-laptop" not in page
@@ -178,3 +181,26 @@ def test_group_changes_are_audited(staff_client):
     )
     assert response.status_code == 302
     assert staff_events("group.update").get().changed_fields == ["name"]
+
+
+@pytest.mark.parametrize(
+    ("changelist", "lookup"),
+    [
+        ("accounts/apitoken", "token_family"),
+        ("accounts/apitoken", "token_family__startswith"),
+        ("accounts/user", "password__startswith"),
+    ],
+)
+def test_private_fields_cannot_be_probed_through_the_url(staff_client, make_client, user, changelist, lookup):
+    token = make_client(user, name="laptop-7f3").issued.api_token
+    value = {"token_family": str(token.token_family), "token_family__startswith": str(token.token_family)[:2]}
+    response = staff_client.get(f"/admin/{changelist}/", {lookup: value.get(lookup, "pbkdf2")})
+    assert response.status_code == 400
+    assert token.name not in response.content.decode()
+
+
+def test_token_family_is_not_searchable(staff_client, make_client, user):
+    token = make_client(user, name="laptop-7f3").issued.api_token
+    assert token.name in staff_client.get(f"/admin/{TOKENS}/", {"q": "laptop-7f3"}).content.decode()
+    page = staff_client.get(f"/admin/{TOKENS}/", {"q": str(token.token_family)}).content.decode()
+    assert token.name not in page

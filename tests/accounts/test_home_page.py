@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from elbia.accounts.models import ApiToken
+from elbia.accounts.models import ApiToken, TokenEnd
 from elbia.accounts.services import token_revoke
 from tests.factories import FunctionFactory, ResourceFactory
 
@@ -22,7 +22,7 @@ def test_home_counts_only_the_accounts_objects(
     ResourceFactory.create_batch(5, account=other_user.account)
     FunctionFactory.create_batch(4, account=account, status="deploying")
     issue_token(user, scopes=["resources:read"])
-    token_revoke(api_token=issue_token(user, scopes=["resources:read"]).api_token)
+    token_revoke(api_token=issue_token(user, scopes=["resources:read"]).api_token, reason=TokenEnd.BY_USER)
     expired = issue_token(user, scopes=["resources:read"]).api_token
     ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     issue_token(other_user, scopes=["resources:read"])

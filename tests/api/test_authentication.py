@@ -7,6 +7,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
 
+from elbia.accounts.models import TokenEnd
 from elbia.accounts.services import token_revoke
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,7 @@ def test_valid_token(api):
 
 def test_revoked_token(api):
     assert api.get(URL).status_code == 200
-    token_revoke(api_token=api.issued.api_token)
+    token_revoke(api_token=api.issued.api_token, reason=TokenEnd.BY_USER)
     assert_unauthorized(api.get(URL), invalid_token=True)
 
 

@@ -1,117 +1,15 @@
 """Against the real server: gunicorn with 2 worker processes sharing budgets through Redis, on the test database."""
 
-import http.client
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from resources.models import Resource
+from tests.servers import call, fire, gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-BASE_DIR = Path(__file__).resolve().parents[2]
-REQUEST_TIMEOUT = 15
-START_TIMEOUT = 30
-
-
-def database_url() -> str:
-    """The test database (test_<name>, alive only during the session), as DATABASE_URL for the server."""
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@contextmanager
-def gunicorn(log_path: Path, **env):
-    """Start gunicorn (2 workers) on a free port of 127.0.0.1; yield (port, log path); always stop it."""
-    environment = {
-        **os.environ,
-        "ELBIA_TESTING": "1",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "elbia.settings",
-        "PYTHONPATH": str(BASE_DIR),
-        **env,
-    }
-    command = [sys.executable, "-m", "gunicorn", "elbia.wsgi", "--bind", "127.0.0.1:0", "--workers", "2"]
-    command += ["--timeout", "30", "--graceful-timeout", "5", "--log-level", "info"]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            command, cwd=BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        port = wait_for_port(server, log_path)
-        wait_until_healthy(port)
-        yield port, log_path
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
-
-
-def wait_for_port(server: subprocess.Popen, log_path: Path) -> int:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
-        if found:
-            return int(found.group(1))
-        if server.poll() is not None:
-            break
-        time.sleep(0.05)
-    pytest.fail(f"gunicorn did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-
-
-def wait_until_healthy(port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            if call(port, "GET", "/healthz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("gunicorn did not answer /healthz")
-
-
-def call(port: int, method: str, path: str, token: str | None = None, body=None, headers=None):
-    """One HTTP request with a timeout: (status, lower-cased headers, parsed JSON body or None)."""
-    sent = dict(headers or {})
-    if token:
-        sent["Authorization"] = f"Bearer {token}"
-    if body is not None:
-        sent["Content-Type"] = "application/json"
-        body = json.dumps(body)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
-    try:
-        conn.request(method, path, body=body, headers=sent)
-        response = conn.getresponse()
-        content = response.read()
-        answer_headers = {name.lower(): value for name, value in response.getheaders()}
-        return response.status, answer_headers, json.loads(content) if content else None
-    finally:
-        conn.close()
-
-
-def fire(count: int, threads: int, request):
-    """``request()`` ``count`` times from ``threads`` threads at once; every result within the timeout."""
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [pool.submit(request) for _ in range(count)]
-        return [future.result(timeout=REQUEST_TIMEOUT * 2) for future in futures]
 
 
 def test_concurrent_requests_never_exceed_a_token_budget(tmp_path, issue_token, user):
@@ -162,3 +60,54 @@ def test_concurrent_identical_posts_create_one_object_across_processes(tmp_path,
     assert all(answer["error"]["code"] == "idempotency_conflict" for status, _, answer in results if status == 409)
     assert replay[0] == 201 and replay[1]["idempotent-replayed"] == "true" and replay[2] == originals[0]
     assert Resource.objects.count() == 1
+
+
+def cjk_filter(size: int) -> str:
+    """A ``filter`` of ``size`` bytes or a little less, mostly three-byte characters (names in CJK)."""
+    names, document = [], ""
+    while True:
+        candidate = json.dumps({"name": {"$in": [*names, "東京データセンター"]}}, ensure_ascii=False)
+        if len(candidate.encode()) > size:
+            return document
+        names.append("東京データセンター")
+        document = candidate
+
+
+def test_a_filter_at_its_documented_limit_fits_the_request_line(tmp_path, issue_token, user):
+    token = issue_token(user, scopes=["resources:read"]).access_token
+    document = cjk_filter(2048)
+    assert 2000 < len(document.encode()) <= 2048
+    path = "/v1/resources?" + urlencode({"filter": document, "limit": "200", "ordering": "-created_at"})
+    assert len(path) > 6000  # URL-encoded: three times the bytes
+    with gunicorn(tmp_path / "gunicorn.log") as (port, _):
+        status, _, body = call(port, "GET", path, token)
+        too_long = call(port, "GET", "/v1/resources?filter=" + "x" * 8200, token)
+    assert (status, body) == (200, [])
+    status, headers, body = too_long
+    assert status == 414
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert body["error"]["code"] == "uri_too_long"
+    assert body["error"]["request_id"] == headers["x-request-id"]
+
+
+@pytest.mark.parametrize("path", ["/v1/regions", "/oauth/token/"])
+def test_a_disallowed_host_is_json_from_the_real_server(tmp_path, path):
+    with gunicorn(tmp_path / "gunicorn.log") as (port, _):
+        status, headers, body = call(port, "POST", path, headers={"Host": "evil.example"})
+    assert status == 400
+    assert headers["content-type"].startswith("application/json")
+    assert body["error"]["code"] == "invalid_request"
+
+
+def test_a_request_past_the_worker_timeout_is_a_json_503(tmp_path, issue_token, user):
+    token = issue_token(user, scopes=["resources:read", "resources:write"]).access_token
+    settings_module = {"DJANGO_SETTINGS_MODULE": "tests.api.server_settings"}
+    with gunicorn(tmp_path / "gunicorn.log", "--timeout", "2", **settings_module) as (port, log_path):
+        status, headers, body = call(port, "POST", "/v1/probe/resources", token, {"name": "slow", "hold": 5})
+        assert call(port, "GET", "/healthz")[0] == 200  # a new worker took its place
+        log = log_path.read_text(errors="replace")
+    assert "WORKER TIMEOUT" in log
+    assert status == 503
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert body["error"]["code"] == "unavailable"
+    assert int(headers["retry-after"]) >= 1

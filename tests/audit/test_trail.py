@@ -59,7 +59,7 @@ def test_dashboard_token_generation_and_revocation(client, user):
     client.post(f"/settings/tokens/{token.pk}/revoke/", {"confirmed": "yes"})
     created, revoked = AuditEvent.objects.order_by("id")
     assert (created.action, created.object_id, created.request_id) == ("apitoken.create", str(token.pk), "dash-1")
-    assert (revoked.action, revoked.changed_fields) == ("apitoken.revoke", ["revoked_at"])
+    assert (revoked.action, revoked.changed_fields) == ("apitoken.revoke", ["revoked_at", "revoked_reason"])
     for event in (created, revoked):
         assert (event.actor_type, event.actor_user, event.account) == (ActorType.USER, user, user.account)
     assert "elb_" not in str(list(AuditEvent.objects.values()))  # no secret in the trail

@@ -67,10 +67,12 @@ class TestGeneration:
         self, account, march_usage, django_capture_on_commit_callbacks, monkeypatch
     ):
         queued = []
-        monkeypatch.setattr("billing.tasks.render_invoice_pdfs.apply_async", lambda args: queued.append(args))
+        monkeypatch.setattr(
+            "billing.tasks.render_invoice_pdfs.apply_async", lambda args, **options: queued.append(args)
+        )
         with django_capture_on_commit_callbacks(execute=True):
             invoice = invoice_generate_for_month(account=account, month=MARCH)
-        assert queued == [([invoice.id],)]
+        assert queued == [[[invoice.id]]]  # the args, as the outbox stored them (JSON)
 
 
 class TestMissingInvoices:

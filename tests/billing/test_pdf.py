@@ -98,7 +98,9 @@ def test_the_worker_task_renders_it_and_running_it_twice_is_harmless(invoice):
 
 
 def test_a_status_change_re_renders(invoice, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr(render_invoice_pdfs, "apply_async", lambda args: render_invoice_pdfs(*args))  # the worker, here
+    monkeypatch.setattr(
+        render_invoice_pdfs, "apply_async", lambda args, **options: render_invoice_pdfs(*args)
+    )  # the worker, here
     render_invoice_pdfs([invoice.id])
     with django_capture_on_commit_callbacks(execute=True):
         invoice_mark_paid(invoice=invoice)

@@ -168,7 +168,7 @@ class TestReaper:
         assert reap_stuck_functions.apply().get() == {"requeued": 0, "failed": 1}
         function = reload(created)
         assert function.status == FunctionStatus.FAILED
-        assert function.failure_reason == "The deployment did not finish after 3 attempts of 60 seconds each."
+        assert function.failure_reason == "The deployment did not finish after 3 attempts."
 
     def test_a_requeued_deployment_is_finished_by_the_new_message(self, created, settings, monkeypatch):
         settings.ELBIA_STUCK_AFTER = 60

@@ -6,6 +6,8 @@ import pytest
 from celery.exceptions import Retry
 from django.utils import timezone
 
+from elbia.models import OutboxMessage
+from elbia.providers import TransientProviderError
 from resources.models import Resource, ResourceStatus
 from resources.tasks import deprovision_resource, provision_resource, reap_stuck_resources
 from tests.resources.factories import ComputeFactory
@@ -139,7 +141,7 @@ class TestReaper:
         assert reap_stuck_resources.apply().get() == {"requeued": 0, "failed": 1}
         resource = reload(compute)
         assert resource.status == ResourceStatus.FAILED
-        assert resource.failure_reason == "The provisioning did not finish after 3 attempts of 60 seconds each."
+        assert resource.failure_reason == "The provisioning did not finish after 3 attempts."
 
     def test_a_requeued_step_is_finished_by_the_new_message(self, compute, settings):
         settings.ELBIA_STUCK_AFTER = 60
@@ -164,3 +166,50 @@ class TestReaper:
         with django_capture_on_commit_callbacks() as queued:
             reap_stuck_resources.apply()
         assert queued[0].task_name == "resources.tasks.deprovision_resource"
+
+    def test_a_claim_whose_heartbeat_stopped_is_handed_over_at_once(self, compute, settings):
+        settings.ELBIA_STUCK_AFTER, settings.ELBIA_HEARTBEAT_TIMEOUT = 600, 30
+        beat = timezone.now() - timedelta(seconds=31)
+        self.age(compute, ResourceStatus.PROVISIONING, 1, lifecycle_task_id="dead-worker", heartbeat_at=beat)
+        assert reap_stuck_resources.apply().get() == {"requeued": 1, "failed": 0}
+        assert reload(compute).lifecycle_task_id == ""
+
+    def test_a_claim_with_a_live_heartbeat_is_left_alone_however_long_it_takes(self, compute, settings):
+        settings.ELBIA_STUCK_AFTER, settings.ELBIA_HEARTBEAT_TIMEOUT = 60, 30
+        beat = timezone.now() - timedelta(seconds=5)
+        self.age(compute, ResourceStatus.PROVISIONING, 3600, lifecycle_task_id="slow-worker", heartbeat_at=beat)
+        assert reap_stuck_resources.apply().get() == {"requeued": 0, "failed": 0}
+        assert reload(compute).lifecycle_task_id == "slow-worker"
+
+    def test_a_retry_keeps_its_claim_alive_until_it_is_due(self, pending, settings):
+        settings.ELBIA_RETRY_BACKOFF, settings.ELBIA_HEARTBEAT_TIMEOUT = 45, 30
+        Resource.objects.filter(pk=pending.pk).update(tags={"simulate": "flaky"})
+        with pytest.raises(TransientProviderError):  # called directly, the retry re-raises its error
+            provision_resource(pending.pk)  # the first attempt fails: retried in 45 s
+        claimed = reload(pending)
+        assert claimed.status == ResourceStatus.PROVISIONING and claimed.lifecycle_task_id
+        assert claimed.heartbeat_at > timezone.now() + timedelta(seconds=40)
+        assert reap_stuck_resources.apply().get() == {"requeued": 0, "failed": 0}
+
+    def test_unclaimed_work_waits_while_the_outbox_cannot_send(self, pending, settings):
+        settings.ELBIA_STUCK_AFTER = 60
+        self.age(pending, ResourceStatus.PENDING, 61)
+        OutboxMessage.objects.create(
+            task_name="resources.tasks.provision_resource",
+            args=[pending.pk],
+            created_at=timezone.now() - timedelta(seconds=61),
+        )
+        assert reap_stuck_resources.apply().get() == {"requeued": 0, "failed": 0}  # the broker is down: it is queued
+        OutboxMessage.objects.update(sent_at=timezone.now())
+        assert reap_stuck_resources.apply().get() == {"requeued": 1, "failed": 0}  # sent, then lost
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_working_task_touches_its_claim(settings, account):
+    """The heartbeat thread (its own connection) says the step is alive while the provider works."""
+    settings.ELBIA_PROVISION_DELAY, settings.ELBIA_HEARTBEAT_INTERVAL = 0.6, 0.1
+    resource = ComputeFactory(account=account, status=ResourceStatus.PENDING)
+    started = timezone.now()
+    assert provision_resource.apply(args=[resource.pk]).get() == "done"
+    heartbeat = reload(resource).heartbeat_at
+    assert heartbeat - started >= timedelta(seconds=0.4)  # touched near the end of the work, not only at the claim

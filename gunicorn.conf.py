@@ -1,0 +1,14 @@
+"""gunicorn's settings for Elbia, read by ``gunicorn elbia.wsgi`` started from this directory (the Procfile,
+the tests and the benchmarks pass only the address and the number of workers). See docs/faults.md."""
+
+import os
+
+# Errors gunicorn answers itself (over-long request line, worker timeout, ...) are the contract's JSON.
+worker_class = "elbia.gunicorn.JsonErrorWorker"
+# gunicorn's maximum: a `filter` at its documented limit (2048 bytes of UTF-8, up to 6144 characters once
+# URL-encoded) fits with every other list parameter.
+limit_request_line = 8190
+# A request still running after this many seconds is stopped (JSON 503). Elbia's own timeouts fire long
+# before: a database or Redis that does not answer costs a request 2 to 3 seconds.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
