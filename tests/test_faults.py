@@ -142,8 +142,9 @@ def test_a_hung_database_is_a_quick_json_503(tmp_path, writer):
         assert call(port, "GET", "/v1/regions", token)[0] == 200  # the workers hold open connections now
         database.hang()
         timings = {}
+        # A catalog read with a token validated seconds ago needs no database (the token cache): served.
+        assert call(port, "GET", "/v1/regions", token)[0] == 200
         for name, method, path in [
-            ("GET /v1/regions", "GET", "/v1/regions"),
             ("GET /v1/resources", "GET", "/v1/resources"),
             ("POST /v1/resources", "POST", "/v1/resources"),
         ]:

@@ -7,8 +7,12 @@ from django.db import migrations, models
 def build_rollups(apps, schema_editor):
     """Fill the new rollups from the raw rows already stored (what ``reconcile_usage --fix`` does).
 
-    Uses the current code on purpose: its tables are exactly the ones created here.
+    Uses the current code on purpose (its tables are exactly the ones created here), and only when
+    there is something to roll up: an empty database (a new install, the test database) needs nothing.
     """
+    events = apps.get_model("billing", "UsageEvent").objects.exists()
+    if not events and not apps.get_model("resources", "Resource").objects.filter(provisioned_at__isnull=False).exists():
+        return
     from billing.reconcile import reconcile
 
     reconcile(fix=True)

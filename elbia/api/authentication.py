@@ -123,11 +123,16 @@ def _family_key(family: str | None, access_token_id: int) -> str:
     return str(family) if family else f"at{access_token_id}"
 
 
-def _entry_from_database(checksum: str) -> dict | None:
-    """The token's entry as the cache holds it, from one indexed query; ``None`` for an unusable token."""
+def _token_rows(checksum: str):
+    """The one indexed query of a token the cache does not know: its row, or ``None``."""
     with connection.cursor() as cursor:
         cursor.execute(_lookup_sql(), [checksum])
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+def _entry_from_database(checksum: str) -> dict | None:
+    """The token's entry as the cache holds it, from one indexed query; ``None`` for an unusable token."""
+    row = _token_rows(checksum)
     if row is None:
         return None
     token_id, expires, scope, user_id, username, account_id, account_name, account_created, family = row[:9]

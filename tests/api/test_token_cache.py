@@ -6,6 +6,7 @@ from django.test.utils import override_settings
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
+from elbia.accounts.models import TokenEnd
 from elbia.accounts.services import token_revoke
 from elbia.accounts.token_cache import ENTRY_PREFIX
 from elbia.config import parse_rate
@@ -43,7 +44,7 @@ def test_a_known_token_costs_one_redis_round_trip(api, monkeypatch):
 
 def test_revoking_a_cached_token_stops_it_at_once(api):
     assert api.get(URL).status_code == 200
-    token_revoke(api_token=api.issued.api_token)
+    token_revoke(api_token=api.issued.api_token, reason=TokenEnd.BY_USER)
     assert api.get(URL).status_code == 401
     assert cached_entries() == []
 
@@ -107,7 +108,7 @@ def test_without_redis_the_cache_is_this_process_and_short(api, django_assert_nu
         api.get(URL)
         with django_assert_num_queries(0):
             assert api.get(URL).status_code == 200
-        token_revoke(api_token=api.issued.api_token)
+        token_revoke(api_token=api.issued.api_token, reason=TokenEnd.BY_USER)
         assert api.get(URL).status_code == 401
     assert LOCAL_CACHE_SECONDS <= 1
     local_tokens.clear()
