@@ -493,7 +493,7 @@ class TestServices:
         python = FunctionFactory(account=account, runtime="Python 3.11", handler="app.handler")
         java = FunctionFactory(account=account, runtime="Java 21", handler="a.B::c")
         go = FunctionFactory(account=account, runtime="Go 1.x", handler="bootstrap")
-        import_module("functions.migrations.0005_code").give_starter_code(apps, None)
+        import_module("functions.migrations.0006_code").give_starter_code(apps, None)
         for function in (node, python, java, go):
             function.refresh_from_db()
         assert code_read(node.code_sha256) == starter_archive("Node.js 20", "index.handler")
