@@ -7,14 +7,16 @@ The seed (``seed``) is what ``bench/run.py`` measures against, in a dedicated Po
 
 - 1,000 accounts owning 1,000,000 resources (one VPC per account and region, compute instances),
   50,000 of them in the measured account ``bench-account-0000``;
-- 1,000 functions of the measured account (with their function resources and tags), and
-  ``MEASURED_EVENTS`` usage events of theirs in the current month;
+- 1,000 functions of the measured account (with their function resources and one or two tags each),
+  ``MEASURED_EVENTS`` usage events of theirs spread over ``USAGE_MONTH`` and ``BIG_EVENTS`` over
+  ``BIG_USAGE_MONTH`` (whole past months: no figure depends on the day of the month);
 - 10,000 accounts created on the 1st of ``INVOICE_MONTH``, each with one function and 100 usage
   events in that month, every tenth with a compute instance: the monthly invoice job's input.
 
 Rows go in with COPY, with the resource table's secondary indexes dropped during the load and
-rebuilt after it, then VACUUM ANALYZE. A marker table ``bench_seed`` records what was seeded, so a
-second run reuses it (``--reseed`` drops and recreates the database).
+rebuilt after it; the daily usage rollups are then built from the raw rows (``reconcile_usage --fix``,
+with the daily close at the seed's last midnight), then VACUUM ANALYZE. A marker table ``bench_seed``
+records what was seeded, so a second run reuses it (``--reseed`` drops and recreates the database).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 OUT_DIR = ROOT / "bench" / "out"  # gitignored: media files and logs of benchmark runs
 
-SEED_VERSION = 2  # bump when the seed's shape changes: an older seed is then rebuilt
+SEED_VERSION = 3  # bump when the seed's shape changes: an older seed is then rebuilt
 MEASURED = "bench-account-0000"  # the measured account's name
 PROVISIONING = "bench-account-0001"  # the account the Celery provisioning benchmark creates resources in
 ACCOUNTS = 1_000
@@ -50,6 +52,10 @@ RESOURCES = 1_000_000
 MEASURED_RESOURCES = 50_000
 MEASURED_FUNCTIONS = 1_000
 MEASURED_EVENTS = 200_000
+BIG_EVENTS = 2_000_000
+# Whole months, fixed: the figures do not depend on the day of the month a run happens on.
+USAGE_MONTH = date(2025, 5, 1)  # MEASURED_EVENTS of the measured account
+BIG_USAGE_MONTH = date(2025, 7, 1)  # BIG_EVENTS of the measured account
 INVOICE_ACCOUNTS = 10_000
 EVENTS_PER_INVOICE_ACCOUNT = 100
 INVOICE_MONTH = date(2025, 1, 1)  # the month the invoice job bills
@@ -113,6 +119,12 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def load_line() -> str:
+    """The 1, 5 and 15-minute load averages, as uptime prints them."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
 # --- database -----------------------------------------------------------------------------------
 
 
@@ -171,11 +183,16 @@ def seed() -> dict:
     measured_id = _seed_resources(rng, now)
     _seed_functions_and_events(rng, now, measured_id)
     _seed_invoicing_accounts()
+    _build_rollups(now)
     connection.close()
     import psycopg
 
     with psycopg.connect(DATABASE_URL, autocommit=True) as plain:
-        for table in ("resources_resource", "billing_usageevent", "functions_function", "accounts_account"):
+        for table in (
+            "resources_resource", "billing_usageevent", "functions_function", "accounts_account",
+            "billing_functionusageday", "billing_computeusageday", "billing_opencomputespans",
+            "billing_opencomputespan",
+        ):  # fmt: skip
             plain.execute(f"VACUUM (ANALYZE) {table}")
     details = {
         "resources": RESOURCES,
@@ -183,6 +200,9 @@ def seed() -> dict:
         "measured_resources": MEASURED_RESOURCES,
         "measured_functions": MEASURED_FUNCTIONS,
         "measured_events": MEASURED_EVENTS,
+        "big_events": BIG_EVENTS,
+        "usage_month": USAGE_MONTH.isoformat()[:7],
+        "big_usage_month": BIG_USAGE_MONTH.isoformat()[:7],
         "invoice_accounts": INVOICE_ACCOUNTS,
         "events_per_invoice_account": EVENTS_PER_INVOICE_ACCOUNT,
         "seeded_at": now.isoformat(),
@@ -326,7 +346,7 @@ def _seed_functions_and_events(rng: random.Random, now: datetime, account_id: in
                 runtime=("Python 3.12", "Node.js 20", "Go 1.x")[n % 3],
                 handler="app.handler",
                 memory_mb=128 * (n % 8 + 1),
-                tags=sorted({FUNCTION_TAGS[n % len(FUNCTION_TAGS)], FUNCTION_TAGS[n * 7 % len(FUNCTION_TAGS)]}),
+                tags=sorted(rng.sample(FUNCTION_TAGS, 1 + n % 2)),  # one or two: about 250 of 1,000 tagged api
                 status=rng.choice(FUNCTION_STATUSES),
                 created_at=created + timedelta(minutes=n),
                 deployed_at=created + timedelta(minutes=n, seconds=5),
@@ -341,27 +361,47 @@ def _seed_functions_and_events(rng: random.Random, now: datetime, account_id: in
             for tag in function.tags
         ]
     )
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    span = max(int((now - month_start).total_seconds()) - 60, 1)
     with connection.cursor() as cursor:
-        _copy(
-            cursor,
-            "billing_usageevent",
-            EVENT_COLUMNS,
-            (
+        for prefix, month, count in (("seed", USAGE_MONTH, MEASURED_EVENTS), ("big", BIG_USAGE_MONTH, BIG_EVENTS)):
+            month_start = datetime(month.year, month.month, 1, tzinfo=UTC)
+            span = int((_next_month(month_start) - month_start).total_seconds())
+            _copy(
+                cursor,
+                "billing_usageevent",
+                EVENT_COLUMNS,
                 (
-                    account_id,
-                    (function := functions[n % len(functions)]).pk,
-                    f"seed-{n}",
-                    (moment := month_start + timedelta(seconds=rng.randrange(span))),
-                    20 + rng.randrange(3000),
-                    function.memory_mb,
-                    moment,
-                )
-                for n in range(MEASURED_EVENTS)
-            ),
-        )
-    log(f"{MEASURED_FUNCTIONS} functions and {MEASURED_EVENTS:,} usage events in the measured account")
+                    (
+                        account_id,
+                        (function := functions[n % len(functions)]).pk,
+                        f"{prefix}-{n}",
+                        (moment := month_start + timedelta(seconds=rng.randrange(span))),
+                        20 + rng.randrange(3000),
+                        function.memory_mb,
+                        moment,
+                    )
+                    for n in range(count)
+                ),
+            )
+    log(
+        f"{MEASURED_FUNCTIONS} functions, {MEASURED_EVENTS:,} usage events in {USAGE_MONTH:%Y-%m} and "
+        f"{BIG_EVENTS:,} in {BIG_USAGE_MONTH:%Y-%m} in the measured account"
+    )
+
+
+def _next_month(moment: datetime) -> datetime:
+    return (moment.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _build_rollups(now: datetime) -> None:
+    """The daily rollups of everything COPY loaded: the close at the last midnight, then rebuilt from raw rows."""
+    from billing.models import MeteringClose
+    from billing.reconcile import reconcile
+    from billing.rollups import midnight
+
+    started = time.monotonic()
+    MeteringClose.objects.update_or_create(pk=1, defaults={"through": midnight(now)})
+    report = reconcile(fix=True, chunk=500)
+    log(f"built the usage rollups of {report.repaired_accounts:,} accounts in {time.monotonic() - started:.0f}s")
 
 
 def _seed_invoicing_accounts() -> None:
@@ -468,14 +508,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(*, workers: int = 2, settings: str = "bench.settings") -> tuple[subprocess.Popen, int]:
-    """gunicorn (sync workers, as the Procfile runs it) on 127.0.0.1 on a free port; waits for /healthz."""
+def start_gunicorn(
+    *, workers: int = 2, settings: str = "bench.settings", app: str = "bench.wsgi:application"
+) -> tuple[subprocess.Popen, int]:
+    """gunicorn (sync workers, as the Procfile runs it) on 127.0.0.1 on a free port; waits for /healthz.
+
+    ``bench.wsgi`` serves Django (the product and the Django floor) and the raw floor under ``/bench-raw/``.
+    """
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
         [
             str(gunicorn),
-            "elbia.wsgi",
+            app,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

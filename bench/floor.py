@@ -16,38 +16,37 @@ import hashlib
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from functools import partial
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.models import PriceKind
-from billing.money import format_cents
-from billing.periods import current_month, format_month, month_bounds, previous_month
-from billing.selectors import MeteredUsage, PriceBook, price_usage
+from bench.shapes import (
+    AFTER,
+    COLUMNS,
+    ORDER,
+    SELECT_WITH_VPC,
+    WIDTH,
+    decode_cursor,
+    encode_cursor,
+    instance_seconds,
+    price_book,
+    represent,
+    rfc3339,
+    usage_body,
+    usage_statements,
+)
+from billing.periods import current_month, parse_month, previous_month
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.tasks import provision_resource
 
-COLUMNS = (
-    "id", "public_id", "account_id", "type", "name", "region", "instance_type", "vpc_id", "cidr_block",
-    "memory_mb", "tags", "status", "failure_reason", "created_at", "updated_at", "provisioning_started_at",
-    "provisioned_at", "failed_at", "deleting_started_at", "deleted_at", "last_execution", "lifecycle_task_id",
-    "requeue_count", "provider_id",
-)  # fmt: skip
-WIDTH = len(COLUMNS)
-SELECT_WITH_VPC = (
-    "SELECT "
-    + ", ".join(f'"resources_resource"."{column}"' for column in COLUMNS)
-    + ", "
-    + ", ".join(f'T3."{column}"' for column in COLUMNS)
-    + ' FROM "resources_resource" LEFT OUTER JOIN "resources_resource" T3 ON ("resources_resource"."vpc_id" = T3."id")'
-)
 PLAIN_COLUMNS = ", ".join(f'"{column}"' for column in COLUMNS)
-ORDER = ' ORDER BY "resources_resource"."created_at" DESC, "resources_resource"."id" DESC'
-TOKEN_SQL = (
+# The floor's own token lookup: one indexed query by the checksum (the product's cache of validated
+# tokens is left out; its one-join lookup is shapes.TOKEN_SQL).
+FLOOR_TOKEN_SQL = (
     'SELECT u."account_id", t."scope", t."expires", u."id" FROM "oauth2_provider_accesstoken" t '
     'JOIN "accounts_user" u ON t."user_id" = u."id" '
     'WHERE t."token_checksum" = %s AND u."is_active" AND u."account_id" IS NOT NULL LIMIT 1'
@@ -81,47 +80,13 @@ def _authenticate(request, scope: str) -> tuple[int, int]:
     if scheme.lower() != "bearer" or not token:
         raise Refused(401, "unauthorized", "Authentication required.")
     with connection.cursor() as cursor:
-        cursor.execute(TOKEN_SQL, [hashlib.sha256(token.encode()).hexdigest()])
+        cursor.execute(FLOOR_TOKEN_SQL, [hashlib.sha256(token.encode()).hexdigest()])
         row = cursor.fetchone()
     if row is None or row[2] <= timezone.now():
         raise Refused(401, "unauthorized", "Authentication required.")
     if scope not in row[1].split():
         raise Refused(403, "forbidden", "Insufficient scope.")
     return row[0], row[3]
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
-
-def _represent(row, vpc_row=None, *, expand_vpc: bool = False) -> dict:
-    r = dict(zip(COLUMNS, row, strict=True))
-    vpc = None
-    if r["vpc_id"] is not None:
-        vpc = _represent(vpc_row) if expand_vpc else vpc_row[1]
-    if r["type"] == "function":
-        memory = f"{r['memory_mb']}MB" if r["memory_mb"] else None
-    else:
-        kind = INSTANCE_TYPES.get(r["instance_type"])
-        memory = f"{kind.memory_mb}MB" if kind else None
-    return {
-        "id": r["public_id"],
-        "type": r["type"],
-        "name": r["name"] or None,
-        "region": r["region"],
-        "status": r["status"],
-        "instance_type": r["instance_type"] or None,
-        "vpc": vpc,
-        "memory": memory,
-        "tags": json.loads(r["tags"]) if isinstance(r["tags"], str) else r["tags"],  # Django leaves jsonb as text
-        "created_at": _time(r["created_at"]),
-        "updated_at": _time(r["updated_at"]),
-        "provisioning_started_at": _time(r["provisioning_started_at"]),
-        "provisioned_at": _time(r["provisioned_at"]),
-        "last_execution": _time(r["last_execution"]),
-        "failure_reason": r["failure_reason"] or None,
-        "provider_id": r["provider_id"] or None,
-    }
 
 
 def _conditions(raw_filter: str | None, prefix: str) -> tuple[list[str], list]:
@@ -154,33 +119,58 @@ def _list(request):
     account_id, _ = _authenticate(request, "resources:read")
     limit = int(request.GET.get("limit", 50))
     offset = int(request.GET.get("offset", 0))
+    cursor_text = request.GET.get("cursor")
     if not (1 <= limit <= 200 and offset >= 0):
         raise Refused(400, "invalid_parameter", "Parameter 'limit' must be an integer from 1 to 200.")
-    outer, outer_params = _conditions(request.GET.get("filter"), '"resources_resource".')
-    inner, inner_params = _conditions(request.GET.get("filter"), "U0.")
+    raw_filter = request.GET.get("filter")
+    outer, outer_params = _conditions(raw_filter, '"resources_resource".')
     outer_where = " AND ".join(['"resources_resource"."account_id" = %s', *outer])
-    inner_where = " AND ".join(['U0."account_id" = %s', *inner])
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT COUNT(*) AS "__count" FROM "resources_resource" WHERE ({outer_where})',
-            [account_id, *outer_params],
-        )
-        count = cursor.fetchone()[0]
-        rows = []
-        if offset < count:
+        if offset:  # the product's deferred join: the page's ids from the ordering index, then the rows
+            inner, inner_params = _conditions(raw_filter, "U0.")
+            inner_where = " AND ".join(['U0."account_id" = %s', *inner])
             cursor.execute(
                 f'{SELECT_WITH_VPC} WHERE ({outer_where} AND "resources_resource"."id" IN '
                 f'(SELECT U0."id" AS "pk" FROM "resources_resource" U0 WHERE ({inner_where}) '
                 f'ORDER BY U0."created_at" DESC, U0."id" DESC LIMIT %s OFFSET %s)){ORDER}',
-                [account_id, *outer_params, account_id, *inner_params, limit, offset],
+                [account_id, *outer_params, account_id, *inner_params, limit + 1, offset],
             )
-            rows = cursor.fetchall()
-    data = [_represent(row[:WIDTH], row[WIDTH:]) for row in rows]
+        elif cursor_text is not None:
+            created_at, pk = decode_cursor(cursor_text)
+            cursor.execute(
+                f"{SELECT_WITH_VPC} WHERE ({outer_where} AND {AFTER}){ORDER} LIMIT {limit + 1}",
+                [account_id, *outer_params, created_at, created_at, created_at, pk],
+            )
+        else:
+            cursor.execute(
+                f"{SELECT_WITH_VPC} WHERE ({outer_where}){ORDER} LIMIT {limit + 1}", [account_id, *outer_params]
+            )
+        rows = cursor.fetchall()
+    has_next = len(rows) > limit
+    rows = rows[:limit]
+    data = [represent(row[:WIDTH], row[WIDTH:]) for row in rows]
+    kept = {"filter": raw_filter} if raw_filter else {}
+    last = dict(zip(COLUMNS, rows[-1][:WIDTH], strict=True)) if rows else None
+    first = dict(zip(COLUMNS, rows[0][:WIDTH], strict=True)) if rows and cursor_text is not None else None
+    links = _links(request, kept, limit, offset, has_next, last, first)
+    return _json(data, headers={"Link": links, "Vary": "Prefer"})
+
+
+def _links(request, kept: dict, limit: int, offset: int, has_next: bool, last: dict | None, first=None) -> str:
+    """The product's Link header without a count: first, prev (an offset or a cursor page), next (a cursor)."""
     base = request.build_absolute_uri(request.path)
-    links = [f'<{base}?limit={limit}>; rel="first"']
-    if offset + limit < count:
-        links.append(f'<{base}?limit={limit}&offset={offset + limit}>; rel="next"')
-    return _json(data, headers={"X-Total-Count": str(count), "Link": ", ".join(links)})
+
+    def url(**params) -> str:  # DRF's replace_query_param sorts the parameters
+        return f"{base}?{urlencode(sorted({**kept, 'limit': limit, **params}.items()))}"
+
+    links = {"first": url()}
+    if offset:
+        links["prev"] = url(**({"offset": offset - limit} if offset > limit else {}))
+    if first is not None:  # a cursor page: prev is the cursor before its first row
+        links["prev"] = url(cursor=encode_cursor(first["created_at"], first["id"], backward=True))
+    if has_next and last is not None:
+        links["next"] = url(cursor=encode_cursor(last["created_at"], last["id"]))
+    return ", ".join(f'<{target}>; rel="{rel}"' for rel, target in links.items())
 
 
 def _create(request):
@@ -229,7 +219,7 @@ def _create(request):
              json.dumps(sorted(body)), request.META.get("REMOTE_ADDR"), getattr(request, "request_id", "")],
         )  # fmt: skip
         transaction.on_commit(partial(provision_resource.delay, resource_id), robust=True)
-    data = _represent((resource_id, *row[1:]), vpc)
+    data = represent((resource_id, *row[1:]), vpc)
     location = request.build_absolute_uri(f"/v1/resources/{public_id}")
     return _json(data, 201, {"Location": location})
 
@@ -256,102 +246,28 @@ def resource_detail(request, public_id: str):
             row = cursor.fetchone()
         if row is None:
             raise Refused(404, "not_found", "Not found.")
-        return _json(_represent(row[:WIDTH], row[WIDTH:], expand_vpc=request.GET.get("expand") == "vpc"))
+        return _json(represent(row[:WIDTH], row[WIDTH:], expand_vpc=request.GET.get("expand") == "vpc"))
     except Refused as refused:
         return _error(refused)
 
 
 def usage(request):
-    """``GET`` the current month's usage: the product's four statements, then its pricing."""
+    """``GET /v1/usage?month=``: the product's statements over the daily rollups, then its pricing."""
     try:
         account_id, _ = _authenticate(request, "billing:read")
     except Refused as refused:
         return _error(refused)
     now = timezone.now()
-    month = current_month()
-    start, end = month_bounds(month)
+    month = parse_month(request.GET["month"]) if "month" in request.GET else current_month()
+    statements = usage_statements(account_id, month)
     with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT "kind", "instance_type", "unit_price" FROM "billing_price" WHERE ("currency" = %s '
-            'AND "effective_from" <= %s) ORDER BY 1 ASC, 2 ASC, "effective_from" DESC',
-            ["USD", month],
-        )
-        latest: dict = {}
-        for kind, instance_type, unit_price in cursor.fetchall():
-            latest.setdefault((kind, instance_type), unit_price)
-        cursor.execute(
-            'SELECT "account_id", COUNT("id") AS "executions", SUM(("duration_ms")::bigint * "memory_mb") AS "mb_ms" '
-            'FROM "billing_usageevent" WHERE ("account_id" IN (%s) AND "timestamp" >= %s AND "timestamp" < %s) '
-            "GROUP BY 1",
-            [account_id, start, end],
-        )
+        cursor.execute(*statements["prices"])
+        prices = price_book(month, cursor.fetchall())
+        cursor.execute(*statements["functions"])
         events = cursor.fetchone() or (account_id, 0, 0)
-        cursor.execute(
-            'SELECT "account_id", "instance_type", "provisioned_at", "deleting_started_at", "deleted_at", "failed_at" '
-            'FROM "resources_resource" WHERE ("account_id" IN (%s) AND "provisioned_at" IS NOT NULL '
-            'AND "provisioned_at" < %s AND "type" = %s AND ("deleted_at" IS NULL OR "deleted_at" >= %s)) '
-            'ORDER BY "created_at" DESC, "id" DESC',
-            [account_id, end, "compute", start],
-        )
-        # In chunks of 100 rows, as the ORM's iteration fetches them (GET_ITERATOR_CHUNK_SIZE).
-        seconds = _instance_seconds(
-            (row for chunk in iter(lambda: cursor.fetchmany(100), []) for row in chunk), start, end, now
-        )
-    prices = PriceBook(
-        month=month,
-        request=latest.get((PriceKind.REQUEST, "")),
-        gb_second=latest.get((PriceKind.GB_SECOND, "")),
-        instance_hour={key[1]: value for key, value in latest.items() if key[0] == PriceKind.INSTANCE_HOUR},
-    )
-    metered = MeteredUsage(executions=events[1], mb_ms=int(events[2] or 0), instance_seconds=seconds)
-    priced = price_usage(metered, month=month, prices=prices)
-    return _json(
-        {
-            "period": format_month(month),
-            "total_executions": priced.total_executions,
-            "gigabytes_hour": f"{priced.gigabyte_hours:,.1f} GBh",
-            "gigabyte_hours": round(float(priced.gigabyte_hours), 6),
-            "current_month_cost": format_cents(priced.cost_cents),
-            "cost_cents": priced.cost_cents,
-            "currency": priced.currency,
-            "breakdown": [
-                {
-                    "kind": line.kind,
-                    "instance_type": line.instance_type or None,
-                    "description": line.description,
-                    "quantity": _decimal(line.quantity),
-                    "unit": line.unit,
-                    "unit_price": _decimal(line.unit_price),
-                    "price_unit": line.price_unit,
-                    "amount_cents": line.amount_cents,
-                    "amount": format_cents(line.amount_cents),
-                }
-                for line in priced.lines
-            ],
-        }
-    )
-
-
-def _decimal(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
-def _instance_seconds(rows, start: datetime, end: datetime, now: datetime) -> dict[str, int]:
-    """Billed seconds per instance type (the product's rule: each started second, a minute at least)."""
-    seconds: dict[str, int] = {}
-    for _, instance_type, provisioned_at, *stops in rows:
-        active_from = provisioned_at.replace(microsecond=0)
-        active_to = min([stop for stop in stops if stop is not None and stop >= provisioned_at] + [now])
-        active_to = max(active_to, provisioned_at)
-        if active_to.microsecond:
-            active_to = active_to.replace(microsecond=0) + timedelta(seconds=1)
-        if active_to - active_from < timedelta(seconds=60):
-            billed = 60 if start <= provisioned_at < end else 0
-        else:
-            billed = max(int((min(active_to, end) - max(active_from, start)).total_seconds()), 0)
-        if billed:
-            seconds[instance_type] = seconds.get(instance_type, 0) + billed
-    return seconds
+        cursor.execute(*statements["compute"])
+        seconds = instance_seconds(cursor.fetchall(), month=month, now=now)
+    return _json(usage_body(month, prices, int(events[1] or 0), int(events[2] or 0), seconds))
 
 
 FUNCTION_COLUMNS = (
@@ -389,22 +305,20 @@ def functions(request):
         return _error(refused)
     limit, offset, tag = int(request.GET.get("limit", 50)), int(request.GET.get("offset", 0)), request.GET["tag"]
     where = [account_id, "deleted", account_id, tag]
+    order = ' ORDER BY "functions_function"."created_at" DESC, "functions_function"."id" DESC'
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT COUNT(*) AS "__count" FROM "functions_function" WHERE ({_tagged(FUNCTIONS_TABLE)})',
-            where,
-        )
-        count = cursor.fetchone()[0]
-        rows = []
-        if offset < count:
+        if offset:
             cursor.execute(
                 f"{SELECT_FUNCTIONS} WHERE ({_tagged(FUNCTIONS_TABLE)} AND "
                 f'"functions_function"."id" IN (SELECT V0."id" AS "pk" FROM "functions_function" V0 WHERE '
-                f'({_tagged("V0")}) ORDER BY V0."created_at" DESC, V0."id" DESC LIMIT %s OFFSET %s)) '
-                'ORDER BY "functions_function"."created_at" DESC, "functions_function"."id" DESC',
-                [*where, *where, limit, offset],
+                f'({_tagged("V0")}) ORDER BY V0."created_at" DESC, V0."id" DESC LIMIT %s OFFSET %s)){order}',
+                [*where, *where, limit + 1, offset],
             )
-            rows = cursor.fetchall()
+        else:
+            cursor.execute(f"{SELECT_FUNCTIONS} WHERE ({_tagged(FUNCTIONS_TABLE)}){order} LIMIT {limit + 1}", where)
+        rows = cursor.fetchall()
+    has_next = len(rows) > limit
+    rows = rows[:limit]
     data = []
     for row in rows:
         f = dict(zip(FUNCTION_COLUMNS, row, strict=False))
@@ -424,18 +338,15 @@ def functions(request):
                 "environment": sorted(environment),
                 "resource": row[len(FUNCTION_COLUMNS) + 1] if f["resource_id"] is not None else None,
                 "provider_id": f["provider_id"] or None,
-                "created_at": _time(f["created_at"]),
-                "deployment_started": _time(f["deployment_started"]),
-                "deployed_at": _time(f["deployed_at"]),
-                "last_executed": _time(f["last_executed"]),
+                "created_at": rfc3339(f["created_at"]),
+                "deployment_started": rfc3339(f["deployment_started"]),
+                "deployed_at": rfc3339(f["deployed_at"]),
+                "last_executed": rfc3339(f["last_executed"]),
                 "failure_reason": f["failure_reason"] or None,
             }
         )
-    base = request.build_absolute_uri(request.path)
-    links = [f'<{base}?limit={limit}&tag={tag}>; rel="first"']
-    if offset + limit < count:
-        links.append(f'<{base}?limit={limit}&offset={offset + limit}&tag={tag}>; rel="next"')
-    return _json(data, headers={"X-Total-Count": str(count), "Link": ", ".join(links)})
+    last = dict(zip(FUNCTION_COLUMNS, rows[-1], strict=False)) if rows else None
+    return _json(data, headers={"Link": _links(request, {"tag": tag}, limit, offset, has_next, last), "Vary": "Prefer"})
 
 
 @csrf_exempt
@@ -488,10 +399,30 @@ def usage_events(request):
                 'INSERT INTO "billing_usageevent" ("account_id", "function_id", "event_id", "timestamp", '
                 '"duration_ms", "memory_mb", "received_at") SELECT * FROM unnest(%s::bigint[], %s::bigint[], '
                 "%s::varchar[], %s::timestamptz[], %s::integer[], %s::integer[], %s::timestamptz[]) "
-                'ON CONFLICT ("account_id", "event_id") DO NOTHING RETURNING "id"',
+                'ON CONFLICT ("account_id", "event_id") DO NOTHING RETURNING "event_id"',
                 [list(column) for column in zip(*rows.values(), strict=True)],
             )
-            accepted = len(cursor.fetchall())
+            inserted = [row[0] for row in cursor.fetchall()]
+            accepted = len(inserted)
+            totals: dict = {}
+            for event_id in inserted:  # the product's daily rollups of the rows inserted (billing.rollups)
+                _, function_id, _, moment, duration, memory, _ = rows[event_id]
+                key = (account_id, moment.astimezone(UTC).date(), function_id)
+                total = totals.setdefault(key, [0, 0, 0])
+                total[0] += 1
+                total[1] += duration * memory
+                total[2] += duration
+            upsert = sorted((*key, *total) for key, total in totals.items())
+            if upsert:
+                cursor.execute(
+                    'INSERT INTO "billing_functionusageday" ("account_id", "day", "function_id", "executions", '
+                    '"mb_ms", "duration_ms") SELECT * FROM unnest(%s::bigint[], %s::date[], %s::bigint[], '
+                    '%s::bigint[], %s::bigint[], %s::bigint[]) ON CONFLICT ("account_id", "day", "function_id") DO '
+                    'UPDATE SET "executions" = "billing_functionusageday"."executions" + EXCLUDED."executions", '
+                    '"mb_ms" = "billing_functionusageday"."mb_ms" + EXCLUDED."mb_ms", '
+                    '"duration_ms" = "billing_functionusageday"."duration_ms" + EXCLUDED."duration_ms"',
+                    [list(column) for column in zip(*upsert, strict=True)],
+                )
             ids = list(last)
             case = "CASE " + " ".join(['WHEN f."id" = %s THEN %s'] * len(ids)) + " ELSE NULL END"
             pairs = [value for pk in ids for value in (pk, last[pk])]

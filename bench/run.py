@@ -40,11 +40,22 @@ FILTER = json.dumps(
     separators=(",", ":"),
 )
 CREATE_BODY = {"region": "us-east-1", "instance_type": "t3.micro", "vpc": "default", "tags": {"bench": "create"}}
-BUSY_LOAD = 1.0  # a load average above this before a scenario means the machine was not idle
+BUSY_LOAD = 1.0  # a load average above this before a measurement means the machine was not idle
+DEEP_OFFSET = 45_000
+# The goals (ratios in one run): web at least this share of the Django floor; retrieve and the first list
+# page this share of the raw floor; usage flat (2M events at most this much slower than 200k) and within
+# this multiple of a retrieve; the invoice job and provisioning at least these rates.
+GOAL_FLOOR = 0.8
+GOAL_RAW = 0.3
+GOAL_USAGE_FLAT = 1.2
+GOAL_USAGE_VS_RETRIEVE = 3.0
+GOAL_INVOICES_PER_S = 2000
+GOAL_PROVISIONED_PER_S = 200
 
 
 def web_scenarios(*, account_id: int, run_id: str, requests: int) -> list[dict]:
-    """Each scenario: label, method, product and floor paths, bodies per side, request count, expected status."""
+    """Each scenario: key, label, path, sides (product, Django floor, raw floor where it has one), bodies, counts."""
+    from bench.shapes import encode_cursor
     from functions.models import Function
     from resources.models import Resource
 
@@ -52,6 +63,13 @@ def web_scenarios(*, account_id: int, run_id: str, requests: int) -> list[dict]:
         Resource.objects.filter(account_id=account_id, type="compute", vpc__isnull=False)
         .order_by("-created_at")
         .values_list("public_id", flat=True)[1234]
+    )
+    # The keyset page at the deep offset's depth: the cursor of the row just before it.
+    deep = (
+        Resource.objects.filter(account_id=account_id)
+        .exclude(status="deleted")
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "id")[DEEP_OFFSET - 1]
     )
     functions = list(Function.objects.filter(account_id=account_id).values_list("public_id", flat=True)[:100])
     create = json.dumps(CREATE_BODY).encode()
@@ -77,21 +95,32 @@ def web_scenarios(*, account_id: int, run_id: str, requests: int) -> list[dict]:
         ]
 
     ingest = max(requests // 8, 20)
+    usage, big = f"{common.USAGE_MONTH:%Y-%m}", f"{common.BIG_USAGE_MONTH:%Y-%m}"
+    all_three = ("product", "floor", "raw")
     return [
-        {"key": "list", "label": "GET /v1/resources?limit=50", "path": "resources?limit=50"},
+        {"key": "list", "label": "GET /v1/resources?limit=50", "path": "resources?limit=50", "sides": all_three},
+        {"key": "keyset", "label": f"GET /v1/resources?limit=50&cursor=… (row {DEEP_OFFSET:,})",
+         "path": f"resources?limit=50&cursor={encode_cursor(*deep)}", "sides": all_three},
         {"key": "filtered", "label": "GET /v1/resources?limit=50&filter=…",
          "path": f"resources?limit=50&filter={quoted}"},
-        {"key": "deep", "label": "GET /v1/resources?limit=50&offset=45000", "path": "resources?limit=50&offset=45000"},
-        {"key": "retrieve", "label": "GET /v1/resources/{id}?expand=vpc", "path": f"resources/{resource}?expand=vpc"},
+        {"key": "deep", "label": f"GET /v1/resources?limit=50&offset={DEEP_OFFSET}",
+         "path": f"resources?limit=50&offset={DEEP_OFFSET}"},
+        {"key": "retrieve", "label": "GET /v1/resources/{id}?expand=vpc", "path": f"resources/{resource}?expand=vpc",
+         "sides": all_three},
         {"key": "create", "label": "POST /v1/resources", "path": "resources", "method": "POST", "body": create,
          "expect": 201},
         {"key": "functions", "label": "GET /v1/functions?limit=50&tag=api", "path": "functions?limit=50&tag=api"},
-        {"key": "usage", "label": "GET /v1/usage (50,000 resources, 200,000 events)", "path": "usage",
-         "count": max(requests // 4, 20)},
+        {"key": "usage", "label": f"GET /v1/usage?month={usage} (50,000 resources, {common.MEASURED_EVENTS:,} events)",
+         "path": f"usage?month={usage}", "sides": all_three},
+        {"key": "usage_big", "label": f"GET /v1/usage?month={big} ({common.BIG_EVENTS:,} events)",
+         "path": f"usage?month={big}", "sides": all_three},
         {"key": "ingest", "label": "POST /v1/usage/events (1,000 events)", "path": "usage/events", "method": "POST",
          "bodies": {side: batches(side, ingest + 5) for side in ("product", "floor")}, "count": ingest,
          "events_per_request": 1000},
     ]  # fmt: skip
+
+
+PREFIXES = {"product": "/v1/", "floor": "/bench-floor/", "raw": "/bench-raw/"}
 
 
 def measure_web(args, token: str, account_id: int, run_id: str) -> list[dict]:
@@ -99,15 +128,15 @@ def measure_web(args, token: str, account_id: int, run_id: str) -> list[dict]:
     load = common.LoadProcess()
     results = []
     try:
-        header = f"{'scenario':52} {'side':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'n':>5} {'err':>4} {'load':>5}"
+        header = f"{'scenario':60} {'side':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'n':>5} {'err':>4} {'load':>5}"
         print(f"\n{args.threads} client threads in a separate process, gunicorn with {args.workers} workers\n")
         print(header)
         for scenario in web_scenarios(account_id=account_id, run_id=run_id, requests=args.requests):
             if args.scenarios and scenario["key"] not in args.scenarios:
                 continue
             row = {"key": scenario["key"], "label": scenario["label"]}
-            for side, prefix in (("product", "/v1/"), ("floor", "/bench-floor/")):
-                path = prefix + scenario["path"]
+            for side in scenario.get("sides", ("product", "floor")):
+                path = PREFIXES[side] + scenario["path"]
                 bodies = scenario.get("bodies", {}).get(side) or [scenario.get("body")]
                 requests = [(path, body) for body in bodies]
                 spec = {
@@ -128,7 +157,7 @@ def measure_web(args, token: str, account_id: int, run_id: str) -> list[dict]:
                     figures["events_per_s"] = figures["req_per_s"] * scenario["events_per_request"]
                 row[side] = figures
                 print(
-                    f"{scenario['label']:52} {side:8} {figures['req_per_s']:8.1f} {figures['p50_ms']:8.1f} "
+                    f"{scenario['label']:60} {side:8} {figures['req_per_s']:8.1f} {figures['p50_ms']:8.1f} "
                     f"{figures['p99_ms']:8.1f} {figures['requests']:5d} {figures['errors']:4d} {loadavg:5.2f}"
                     + (f"  {figures['events_per_s']:,.0f} events/s" if "events_per_s" in figures else "")
                     + (f"  failures: {figures['failures']}" if figures["errors"] else ""),
@@ -136,7 +165,12 @@ def measure_web(args, token: str, account_id: int, run_id: str) -> list[dict]:
                 )
             row["ratio_rps"] = row["product"]["req_per_s"] / row["floor"]["req_per_s"]
             row["ratio_p50"] = row["product"]["p50_ms"] / row["floor"]["p50_ms"]
-            print(f"{'':52} {'ratio':8} {row['ratio_rps']:8.2f} {row['ratio_p50']:8.2f}  (product / floor)")
+            if "raw" in row:
+                row["ratio_raw"] = row["product"]["req_per_s"] / row["raw"]["req_per_s"]
+            print(
+                f"{'':60} {'ratio':8} {row['ratio_rps']:8.2f} {row['ratio_p50']:8.2f}  (product / Django floor)"
+                + (f"; {row['ratio_raw']:.2f} of the raw floor" if "raw" in row else "")
+            )
             results.append(row)
     finally:
         load.close()
@@ -231,13 +265,65 @@ def measure_provisioning(count: int) -> dict:
     return result
 
 
+def goals(web: list[dict], job: dict | None, provision: dict | None) -> list[tuple[str, str, bool]]:
+    """Each goal of the run: (what, the figure against its goal, met)."""
+    found = []
+    rows = {row["key"]: row for row in web}
+    for row in web:
+        found.append(
+            (f"{row['key']}: product / Django floor (req/s)", f"{row['ratio_rps']:.2f} (goal ≥ {GOAL_FLOOR})",
+             row["ratio_rps"] >= GOAL_FLOOR)
+        )  # fmt: skip
+    for key in ("retrieve", "list"):
+        if key in rows and "ratio_raw" in rows[key]:
+            ratio = rows[key]["ratio_raw"]
+            found.append((f"{key}: product / raw floor (req/s)", f"{ratio:.2f} (goal ≥ {GOAL_RAW})", ratio >= GOAL_RAW))
+    if "usage" in rows and "usage_big" in rows:
+        flat = rows["usage_big"]["product"]["p50_ms"] / rows["usage"]["product"]["p50_ms"]
+        found.append(
+            ("usage: p50 at 2,000,000 events / at 200,000", f"{flat:.2f} (goal ≤ {GOAL_USAGE_FLAT})",
+             flat <= GOAL_USAGE_FLAT)
+        )  # fmt: skip
+        if "retrieve" in rows:
+            versus = rows["usage_big"]["product"]["p50_ms"] / rows["retrieve"]["product"]["p50_ms"]
+            found.append(
+                ("usage at 2,000,000 events: p50 / retrieve p50", f"{versus:.2f} (goal ≤ {GOAL_USAGE_VS_RETRIEVE})",
+                 versus <= GOAL_USAGE_VS_RETRIEVE)
+            )  # fmt: skip
+    if job:
+        found.append(
+            ("monthly invoice job", f"{job['per_s']:,.0f} invoices/s (goal ≥ {GOAL_INVOICES_PER_S:,})",
+             job["per_s"] >= GOAL_INVOICES_PER_S)
+        )  # fmt: skip
+    if provision:
+        found.append(
+            ("Celery provisioning, one worker",
+             f"{provision['per_s']:,.0f} resources/s (goal ≥ {GOAL_PROVISIONED_PER_S})",
+             provision["per_s"] >= GOAL_PROVISIONED_PER_S)
+        )  # fmt: skip
+    return found
+
+
+def conditions(loads: list[float], cores: int) -> str:
+    """What the load averages say about the run: never 'idle' when one of them was not."""
+    low, high = min(loads, default=0.0), max(loads, default=0.0)
+    text = f"Load average (1 minute) before the measurements: {low:.2f} – {high:.2f} on {cores} cores."
+    if high > BUSY_LOAD:
+        return text + (
+            f" **Not an idle run**: above {BUSY_LOAD} the machine was busy (other processes, or the scenario before "
+            "still decaying), so the absolute figures are low and noisy; the ratios, measured back to back under "
+            "the same load, are the steadier signal."
+        )
+    return text + " The machine was idle throughout."
+
+
 def write_results(path: Path, *, machine: dict, seed: dict, web: list[dict], job: dict | None, provision: dict | None,
-                  args, started: datetime, loads: list[float], duration: str) -> None:  # fmt: skip
+                  args, started: datetime, loads: list[float], duration: str, start_load: str) -> None:  # fmt: skip
     lines = [
         "# Benchmark results",
         "",
         f"Taken {started:%Y-%m-%d %H:%M} UTC with `make bench` (bench/run.py; design in docs/bench.md); "
-        f"the run took {duration}.",
+        f"the run took {duration}. At its start: {start_load}.",
         "",
         "## Machine",
         "",
@@ -249,30 +335,36 @@ def write_results(path: Path, *, machine: dict, seed: dict, web: list[dict], job
         "## Data",
         "",
         f"{seed['resources']:,} resources in {seed['accounts']:,} accounts, {seed['measured_resources']:,} of them "
-        f"in the measured account, which also has {seed['measured_functions']} functions and "
-        f"{seed['measured_events']:,} usage events this month; {seed['invoice_accounts']:,} accounts to invoice with "
+        f"in the measured account, which also has {seed['measured_functions']} functions, "
+        f"{seed['measured_events']:,} usage events in {seed.get('usage_month')} and {seed.get('big_events', 0):,} in "
+        f"{seed.get('big_usage_month')}; {seed['invoice_accounts']:,} accounts to invoice with "
         f"{seed['events_per_invoice_account']} events each.",
         "",
     ]
     if web:
         lines += [
-            "## Web: product and floor",
+            "## Web: product and floors",
             "",
-            "The floor is a plain Django view sending the same SQL and returning the same JSON (bench/floor.py). "
-            "Ratio = product / floor (req/s: below 1 is slower; p50: above 1 is slower). "
-            "Load = 1-minute load average just before the measurement.",
+            "Django floor: a plain Django view sending the product's SQL and returning its JSON (bench/floor.py). "
+            "Raw floor: the same SQL and JSON with psycopg 3 and orjson under the same gunicorn, no Django "
+            "(bench/raw.py). Ratios are product / floor in requests per second (below 1: the product is slower). "
+            "Load = 1-minute load average just before the product's and the Django floor's measurement.",
             "",
-            "| scenario | product req/s | p50 ms | p99 ms | floor req/s | p50 ms | p99 ms | ratio req/s | ratio p50 "
-            "| load |",
+            "| scenario | product req/s | p50 ms | Django floor req/s | p50 ms | raw floor req/s | p50 ms "
+            "| product / Django floor | product / raw floor | load |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in web:
             product, floor = row["product"], row["floor"]
+            raw = row.get("raw")
             label = row["label"].replace("|", "\\|")
             lines.append(
-                f"| {label} | {product['req_per_s']:,.1f} | {product['p50_ms']:.1f} | {product['p99_ms']:.1f} "
-                f"| {floor['req_per_s']:,.1f} | {floor['p50_ms']:.1f} | {floor['p99_ms']:.1f} "
-                f"| {row['ratio_rps']:.2f} | {row['ratio_p50']:.2f} | {product['load']:.1f} / {floor['load']:.1f} |"
+                f"| {label} | {product['req_per_s']:,.1f} | {product['p50_ms']:.1f} "
+                f"| {floor['req_per_s']:,.1f} | {floor['p50_ms']:.1f} "
+                + (f"| {raw['req_per_s']:,.1f} | {raw['p50_ms']:.1f} " if raw else "| – | – ")
+                + f"| {row['ratio_rps']:.2f} | "
+                + (f"{row['ratio_raw']:.2f}" if raw else "–")
+                + f" | {product['load']:.1f} / {floor['load']:.1f} |"
             )
         for row in web:
             if "events_per_s" in row["product"]:
@@ -281,8 +373,8 @@ def write_results(path: Path, *, machine: dict, seed: dict, web: list[dict], job
                     f"Metering ingestion: {row['product']['events_per_s']:,.0f} events/s through the product, "
                     f"{row['floor']['events_per_s']:,.0f} events/s through the floor.",
                 ]
-        errors = [f"{row['key']} {side}" for row in web for side in ("product", "floor") if row[side]["errors"]]
-        capped = [f"{row['key']} {side}" for row in web for side in ("product", "floor") if row[side]["capped"]]
+        errors = [f"{row['key']} {side}" for row in web for side in PREFIXES if side in row and row[side]["errors"]]
+        capped = [f"{row['key']} {side}" for row in web for side in PREFIXES if side in row and row[side]["capped"]]
         if errors:
             lines += ["", f"Requests with an unexpected status: {', '.join(errors)}."]
         if capped:
@@ -293,31 +385,20 @@ def write_results(path: Path, *, machine: dict, seed: dict, web: list[dict], job
         lines += ["## Jobs", "", "| what | figure | load |", "|---|---|---:|"]
         if job:
             lines.append(
-                f"| monthly invoice job, {job['invoices']:,} accounts × 100 events, one process | "
+                f"| monthly invoice job, {job['invoices']:,} accounts × 100 events, one process, from the rollups | "
                 f"{job['seconds']:.1f} s = {job['per_s']:,.0f} invoices/s, {job['queries']:,} queries "
                 f"| {job['load']:.1f} |"
             )
         if provision:
             lines.append(
-                f"| Celery provisioning, pending → active, prefork worker ×2, zero provider delay | "
+                f"| Celery provisioning, pending → active, one prefork worker ×2, zero provider delay | "
                 f"{provision['active']:,} resources in {provision['seconds']:.1f} s = {provision['per_s']:,.0f} "
                 f"resources/s | {provision['load']:.1f} |"
             )
         lines.append("")
-    busiest = max(loads, default=0.0)
-    lines += [
-        "## Conditions",
-        "",
-        f"Load average before the scenarios: {min(loads, default=0):.2f} – {busiest:.2f} on {machine['cores']} cores."
-        + (
-            " The machine was busy before some measurements (the load of the scenario before still decaying, or other "
-            "processes), so the absolute figures are noisy; the product / floor ratios, measured back to back, are "
-            "the steadier signal."
-            if busiest > BUSY_LOAD
-            else ""
-        ),
-        "",
-    ]
+    lines += ["## Goals", "", "| goal | figure | met |", "|---|---|---|"]
+    lines += [f"| {what} | {figure} | {'yes' if met else 'no'} |" for what, figure, met in goals(web, job, provision)]
+    lines += ["", "## Conditions", "", conditions(loads, machine["cores"]), ""]
     path.write_text("\n".join(lines))
 
 
@@ -328,7 +409,8 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         type=lambda text: set(text.split(",")),
-        help="only these web scenarios: list, filtered, deep, retrieve, create, functions, usage, ingest",
+        help="only these web scenarios: list, keyset, filtered, deep, retrieve, create, functions, usage, usage_big, "
+        "ingest",
     )
     parser.add_argument("--requests", type=int, default=400, help="requests per web scenario (fewer for the heavy)")
     parser.add_argument("--threads", type=int, default=4, help="client threads of the load process")
@@ -339,6 +421,10 @@ def main() -> None:
     args = parser.parse_args()
 
     started = datetime.now(UTC)
+    start_load = common.load_line()
+    common.log(
+        start_load + ("" if common.load_average() <= BUSY_LOAD else f": busy (above {BUSY_LOAD}), not an idle run")
+    )
     seeded_now = None
     common.configure()
     common.ensure_database(reset=args.reseed)
@@ -366,12 +452,15 @@ def main() -> None:
     web = measure_web(args, token, account_id, run_id) if args.only != "jobs" else []
     job = measure_invoice_job() if args.only != "web" else None
     provision = measure_provisioning(args.provision) if args.only != "web" else None
-    loads = [row[side]["load"] for row in web for side in ("product", "floor")]
+    loads = [row[side]["load"] for row in web for side in PREFIXES if side in row]
     loads += [item["load"] for item in (job, provision) if item]
     elapsed = (datetime.now(UTC) - started).seconds
     duration = f"{elapsed} s" + (f", of which {seeded_now} s seeding" if seeded_now is not None else " (seed reused)")
     write_results(args.results, machine=machine, seed=seed, web=web, job=job, provision=provision, args=args,
-                  started=started, loads=loads, duration=duration)  # fmt: skip
+                  started=started, loads=loads, duration=duration, start_load=start_load)  # fmt: skip
+    for what, figure, met in goals(web, job, provision):
+        print(f"{'met ' if met else 'MISS'} {what}: {figure}")
+    print(conditions(loads, machine["cores"]))
     (common.OUT_DIR / "results.json").write_text(
         json.dumps({"machine": machine, "web": web, "job": job, "provision": provision}, indent=2, default=str)
     )

@@ -1,7 +1,17 @@
-"""Billing: the price book, metered function executions, and monthly invoices with their lines."""
+"""Billing: the price book, metered function executions, their daily rollups, and monthly invoices with their lines.
+
+The rollups (``FunctionUsageDay``, ``ComputeUsageDay``, ``OpenComputeSpans``, ``OpenComputeSpan``,
+``MeteringClose``) are what /v1/usage, the dashboard and the invoice job read; ``billing.rollups``
+keeps them exact in the same transaction as the rows they summarize, and ``reconcile_usage``
+recomputes them from the raw rows.
+"""
+
+from datetime import UTC, date
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.db.models.functions import TruncDate
+from django.dispatch import Signal
 from django.utils import timezone
 
 from billing.money import format_cents
@@ -77,8 +87,65 @@ class Price(models.Model):
             raise ValidationError(errors)
 
 
+#: Sent inside the writing transaction with ``rows``: (account id, function id, timestamp, duration_ms,
+#: memory_mb) of usage events just stored (``billing.signals`` adds them to the daily rollups).
+usage_events_stored = Signal()
+#: Sent inside the writing transaction with ``days``: the (account id, UTC day) pairs whose events changed
+#: in a way only a recount can follow (``billing.signals`` recomputes those days' rollups).
+usage_days_changed = Signal()
+
+
+def event_row(event) -> tuple:
+    """(account id, function id, timestamp, duration_ms, memory_mb) of a usage event."""
+    return event.account_id, event.function_id, event.timestamp, event.duration_ms, event.memory_mb
+
+
+def event_days(events) -> set[tuple[int, date]]:
+    """The (account id, UTC day) pairs some usage events fall on."""
+    return {(event.account_id, event.timestamp.astimezone(UTC).date()) for event in events}
+
+
+class UsageEventQuerySet(AccountScopedQuerySet):
+    """Bulk writes of usage events keep the daily rollups exact (``billing.rollups``)."""
+
+    def days(self) -> set[tuple[int, date]]:
+        """The (account id, UTC day) pairs these events fall on: one query."""
+        days = self.order_by().annotate(day=TruncDate("timestamp", tzinfo=UTC)).values_list("account_id", "day")
+        return set(days.distinct())
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+                # Which rows went in is unknown: recount their days.
+                usage_days_changed.send(sender=UsageEvent, days=event_days(objs))
+            else:
+                usage_events_stored.send(sender=UsageEvent, rows=[event_row(obj) for obj in objs])
+        return created
+
+    def delete(self):
+        with transaction.atomic(using=self.db):
+            days = self.days()
+            result = super().delete()
+            usage_days_changed.send(sender=UsageEvent, days=days)
+        return result
+
+    def update(self, **kwargs):
+        with transaction.atomic(using=self.db):
+            days = self.days()
+            result = super().update(**kwargs)
+            usage_days_changed.send(sender=UsageEvent, days=days | self.days())
+        return result
+
+
 class UsageEvent(models.Model):
-    """One function execution reported by the data plane, counted once per ``event_id`` and account, forever."""
+    """One function execution reported by the data plane, counted once per ``event_id`` and account, forever.
+
+    Events are never changed once stored; every way of storing or removing them (``save``,
+    ``delete``, the queryset's ``bulk_create``, ``delete`` and ``update``, and the ingestion service)
+    keeps ``FunctionUsageDay`` exact in the same transaction.
+    """
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_events")
     # Billing records outlive a function's deletion (functions are soft-deleted); never cascade them away.
@@ -89,7 +156,7 @@ class UsageEvent(models.Model):
     memory_mb = models.PositiveIntegerField()
     received_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    objects = AccountScopedQuerySet.as_manager()
+    objects = UsageEventQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "event_id"], name="usage_event_unique_id")]
@@ -97,6 +164,102 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return self.event_id
+
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        with transaction.atomic():
+            days = set() if adding else UsageEvent.objects.filter(pk=self.pk).days()
+            super().save(*args, **kwargs)
+            if adding:
+                usage_events_stored.send(sender=UsageEvent, rows=[event_row(self)])
+            else:
+                usage_days_changed.send(sender=UsageEvent, days=days | event_days([self]))
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic():
+            result = super().delete(*args, **kwargs)
+            usage_days_changed.send(sender=UsageEvent, days=event_days([self]))
+        return result
+
+
+class FunctionUsageDay(models.Model):
+    """The executions of one function on one UTC day: the exact sums of its stored usage events.
+
+    ``mb_ms`` is the sum of ``duration_ms * memory_mb`` (exact integer units: 1,024,000 make a
+    GB-second); ``duration_ms`` the sum of billed milliseconds.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    executions = models.PositiveBigIntegerField(default=0)
+    mb_ms = models.PositiveBigIntegerField(default=0)
+    duration_ms = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day", "function"], name="function_usage_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.function_id} on {self.day}: {self.executions}"
+
+
+class ComputeUsageDay(models.Model):
+    """Billed seconds of an account's compute instances of one type on one UTC day.
+
+    Rows hold every day of a closed active span (a span shorter than the minimum is billed the
+    minimum, on the day it began) and, for spans still open, the days before ``MeteringClose.through``.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    instance_type = models.CharField(max_length=32)
+    day = models.DateField()
+    seconds = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day", "instance_type"], name="compute_usage_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_type} on {self.day}: {self.seconds} s"
+
+
+class OpenComputeSpans(models.Model):
+    """How many open active spans of an account's instances of one type are metered up to the daily close.
+
+    Each adds the seconds from ``MeteringClose.through`` to now.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    instance_type = models.CharField(max_length=32)
+    spans = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "instance_type"], name="open_compute_spans_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_type}: {self.spans}"
+
+
+class OpenComputeSpan(models.Model):
+    """An open active span no daily close has metered yet (it began after it, or less than a minute before)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    resource_id = models.BigIntegerField(unique=True, help_text="The resource (no constraint: rows outlive it).")
+    instance_type = models.CharField(max_length=32)
+    provisioned_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.resource_id} since {self.provisioned_at}"
+
+
+class MeteringClose(models.Model):
+    """The single row saying up to which midnight (UTC) open compute spans are in ``ComputeUsageDay``."""
+
+    through = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"metered through {self.through}"
 
 
 def invoice_pdf_path(invoice: "Invoice", filename: str) -> str:

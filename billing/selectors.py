@@ -1,65 +1,47 @@
 """Reads for billing: the price book, metered usage and what it costs, daily usage, invoices.
 
 One computation serves /v1/usage, the invoices and the dashboard: ``usage_for_accounts``
-aggregates the month's function executions in SQL (two aggregate queries for any number
-of accounts and events), meters compute resources from their lifecycle timestamps, and
-prices both with the month's price book. Money is rounded once, to whole cents, per line.
+sums the month's daily rollups (``billing.rollups``: a handful of small queries for any number
+of accounts, events and resources) and prices them with the month's price book. Money is
+rounded once, to whole cents, per line.
 """
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet, Sum
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import BigIntegerField, CharField, DateTimeField, F, QuerySet, Sum, Value
 from django.utils import timezone
 
-from billing.models import Invoice, Price, PriceKind, UsageEvent
-from billing.money import CURRENCY, format_cents, line_amount_cents
-from billing.periods import current_month, format_month, month_bounds, month_end
+from billing.models import (
+    ComputeUsageDay,
+    FunctionUsageDay,
+    Invoice,
+    MeteringClose,
+    OpenComputeSpan,
+    OpenComputeSpans,
+    Price,
+    PriceKind,
+)
+from billing.money import CURRENCY
+from billing.periods import current_month, month_bounds, month_end
+from billing.pricing import (  # noqa: F401  (re-exported: the pricing is part of what billing reads)
+    MB_MS_PER_GB_SECOND,
+    REQUESTS_PER_PRICE_UNIT,
+    SECONDS_PER_HOUR,
+    MeteredUsage,
+    PriceBook,
+    PriceMissing,
+    Usage,
+    UsageLine,
+    display_quantity,
+    price_usage,
+)
+from billing.rollups import Span, metered_open_seconds, open_span_seconds
 from elbia.accounts.models import Account
-from elbia.errors import Unavailable
 from functions.models import Function
-from resources.catalog import INSTANCE_TYPES
-from resources.models import Resource, ResourceType
-
-MB_MS_PER_GB_SECOND = 1024 * 1000
-SECONDS_PER_HOUR = 3600
-REQUESTS_PER_PRICE_UNIT = 1_000_000
-# A compute resource that was active for less than this is billed this much (as EC2 bills Linux instances).
-MINIMUM_INSTANCE_SECONDS = 60
-DISPLAY_QUANTITY = Decimal("0.000001")
-
-# Megabyte-milliseconds of one execution, computed in 64 bits (two 32-bit columns would overflow).
-MB_MS = ExpressionWrapper(Cast(F("duration_ms"), BigIntegerField()) * F("memory_mb"), output_field=BigIntegerField())
-
-
-class PriceMissing(Unavailable):
-    """The price book has no price for a kind of usage in a month: the month cannot be priced (staff add it)."""
-
-    code = "pricing_unavailable"
-
-    def __init__(self, month: date, what: str):
-        self.month, self.what = month, what
-        super().__init__(f"No price for {what} applies to {format_month(month)}.")
-
-
-@dataclass(frozen=True)
-class PriceBook:
-    """The prices that apply to one month: the latest ``effective_from`` on or before it, per kind."""
-
-    month: date
-    request: Decimal | None
-    gb_second: Decimal | None
-    instance_hour: dict[str, Decimal]
-
-    def price(self, kind: str, instance_type: str = "") -> Decimal:
-        value = self.instance_hour.get(instance_type) if kind == PriceKind.INSTANCE_HOUR else getattr(self, kind)
-        if value is None:
-            raise PriceMissing(self.month, f"instance type {instance_type!r}" if instance_type else kind)
-        return value
 
 
 def price_book_for_month(*, month: date) -> PriceBook:
@@ -76,62 +58,6 @@ def price_book_for_month(*, month: date) -> PriceBook:
         gb_second=latest.get((PriceKind.GB_SECOND, "")),
         instance_hour={key[1]: value for key, value in latest.items() if key[0] == PriceKind.INSTANCE_HOUR},
     )
-
-
-@dataclass(frozen=True)
-class UsageLine:
-    """One priced line: the same shape in /v1/usage's breakdown and on an invoice."""
-
-    kind: str
-    instance_type: str
-    description: str
-    quantity: Decimal  # rounded to 6 places for display; the amount comes from the exact quantity
-    unit: str
-    unit_price: Decimal
-    price_unit: str
-    amount_cents: int
-
-    @property
-    def amount(self) -> str:
-        return format_cents(self.amount_cents)
-
-
-@dataclass(frozen=True)
-class MeteredUsage:
-    """An account's raw usage in a month, before pricing."""
-
-    executions: int = 0
-    mb_ms: int = 0  # sum of duration_ms * memory_mb over the month's executions: exact
-    instance_seconds: dict[str, int] = field(default_factory=dict)  # billed seconds per instance type
-
-
-@dataclass(frozen=True)
-class Usage:
-    """An account's priced usage in a month: what /v1/usage shows and what the invoice bills."""
-
-    month: date
-    total_executions: int
-    gigabyte_seconds: Decimal  # exact
-    lines: tuple[UsageLine, ...]
-    currency: str = CURRENCY
-
-    @property
-    def cost_cents(self) -> int:
-        return sum(line.amount_cents for line in self.lines)
-
-    @property
-    def gigabyte_hours(self) -> Decimal:
-        return self.gigabyte_seconds / SECONDS_PER_HOUR
-
-    @property
-    def gigabytes_hour(self) -> str:
-        """Function GB-hours for display, as the seed shows them: ``"42.3 GBh"``."""
-        return f"{self.gigabyte_hours:,.1f} GBh"
-
-    @property
-    def current_month_cost(self) -> str:
-        """The month's cost for display: ``"$2,345.00"``."""
-        return format_cents(self.cost_cents)
 
 
 def usage_for_month(*, account: Account, month: date, now: datetime | None = None) -> Usage:
@@ -151,15 +77,21 @@ def usage_for_accounts(
 
 
 def metered_usage(*, account_ids: list[int], month: date, now: datetime) -> dict[int, MeteredUsage]:
-    """Executions, MB-milliseconds and billed instance-seconds per account for ``month``: two queries."""
+    """Executions, MB-milliseconds and billed instance-seconds per account for ``month``, from the daily rollups.
+
+    Five small queries for any number of accounts, events and resources: the month's function days,
+    its compute days, the open spans metered by the daily close (counted), the ones not yet metered,
+    and the close's date (``billing.rollups``).
+    """
     start, end = month_bounds(month)
+    last_day = (end - timedelta(days=1)).date()
     events = (
-        UsageEvent.objects.filter(account_id__in=account_ids, timestamp__gte=start, timestamp__lt=end)
+        FunctionUsageDay.objects.filter(account_id__in=account_ids, day__gte=start.date(), day__lte=last_day)
         .values("account_id")
-        .annotate(executions=Count("id"), mb_ms=Sum(MB_MS))
+        .annotate(executions=Sum("executions"), mb_ms=Sum("mb_ms"))
         .order_by()
     )
-    totals = {row["account_id"]: (row["executions"], int(row["mb_ms"] or 0)) for row in events}
+    totals = {row["account_id"]: (int(row["executions"] or 0), int(row["mb_ms"] or 0)) for row in events}
     seconds = instance_seconds(account_ids=account_ids, month=month, now=now)
     result = {}
     for account_id in account_ids:
@@ -171,100 +103,80 @@ def metered_usage(*, account_ids: list[int], month: date, now: datetime) -> dict
 
 
 def instance_seconds(*, account_ids: list[int], month: date, now: datetime) -> dict[int, dict[str, int]]:
-    """Billed seconds in ``active`` per account and instance type for ``month``: one query.
+    """Billed seconds in ``active`` per account and instance type for ``month``, from the daily rollups.
 
     A compute resource is active from ``provisioned_at`` until the first of ``deleting_started_at``,
     ``deleted_at`` and ``failed_at`` (or ``now``). Each started second is billed: the span's start is
     rounded down and its end up to whole seconds, then clipped to the month, so a resource running
     across months is billed exactly once for every second. A span shorter than a minute is billed a
-    minute, in the month it started. There is one row per resource here, never one per event.
+    minute, in the month it started. ``billing.rollups`` keeps the closed part per day; open spans
+    add their seconds up to ``now`` here.
     """
     start, end = month_bounds(month)
-    rows = (
-        Resource.objects.filter(
-            account_id__in=account_ids, type=ResourceType.COMPUTE, provisioned_at__isnull=False, provisioned_at__lt=end
-        )
-        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=start))
-        .order_by()  # the sum does not care, and the model's default ordering made PostgreSQL sort on disk
-        .values_list("account_id", "instance_type", "provisioned_at", "deleting_started_at", "deleted_at", "failed_at")
-    )
     seconds: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for account_id, instance_type, provisioned_at, *stops in rows:
-        active_from = _floor_second(provisioned_at)
-        active_to = min([stop for stop in stops if stop is not None and stop >= provisioned_at] + [now])
-        active_to = _ceil_second(max(active_to, provisioned_at))
-        if active_to - active_from < timedelta(seconds=MINIMUM_INSTANCE_SECONDS):
-            billed = MINIMUM_INSTANCE_SECONDS if start <= provisioned_at < end else 0
+    through, metered, fresh = None, [], []
+    for kind, account_id, instance_type, amount, moment in _compute_rollups(account_ids, month):
+        if kind == "days":
+            seconds[account_id][instance_type] += int(amount)
+        elif kind == "through":
+            through = moment
+        elif kind == "metered":
+            metered.append((account_id, instance_type, int(amount)))
         else:
-            billed = max(int((min(active_to, end) - max(active_from, start)).total_seconds()), 0)
-        if billed:
-            seconds[account_id][instance_type] += billed
-    return {account_id: dict(by_type) for account_id, by_type in seconds.items()}
+            fresh.append(Span(account_id, instance_type, moment, None))
+    if through is not None and through < end and now > max(through, start):
+        for account_id, instance_type, spans in metered:
+            seconds[account_id][instance_type] += metered_open_seconds(
+                spans, through=through, start=start, end=end, now=now
+            )
+    for span in fresh:
+        seconds[span.account_id][span.instance_type] += open_span_seconds(span, start=start, end=end, now=now)
+    return {
+        account_id: {kind: value for kind, value in by_type.items() if value}
+        for account_id, by_type in seconds.items()
+        if any(by_type.values())
+    }
 
 
-def _floor_second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
+def _compute_rollups(account_ids: list[int], month: date):
+    """Everything the month's instance-seconds need from the rollups, in one ``UNION ALL`` query.
 
-
-def _ceil_second(moment: datetime) -> datetime:
-    return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)
-
-
-def price_usage(metered: MeteredUsage, *, month: date, prices: PriceBook) -> Usage:
-    """Price metered usage with the month's price book: each line's amount is rounded to cents once.
-
-    The two function lines are always there (at zero when nothing ran); an instance type has a line
-    when it ran. Usage the price book cannot price raises ``PriceMissing`` (nothing is billed at an
-    invented price); a zero line without a price is left out.
+    Rows of (kind, account id, instance type, amount, moment): ``days`` (seconds summed over the
+    month's compute days), ``through`` (the daily close), ``metered`` (open spans counted by it) and
+    ``fresh`` (open spans begun since, with their start).
     """
-    gigabyte_seconds = Decimal(metered.mb_ms) / MB_MS_PER_GB_SECOND
-    lines = []
-    if metered.executions or prices.request is not None:
-        unit_price = prices.price(PriceKind.REQUEST)
-        lines.append(
-            UsageLine(
-                kind=PriceKind.REQUEST,
-                instance_type="",
-                description="Function requests",
-                quantity=Decimal(metered.executions),
-                unit="requests",
-                unit_price=unit_price,
-                price_unit="1M requests",
-                amount_cents=line_amount_cents(metered.executions, unit_price, per=REQUESTS_PER_PRICE_UNIT),
-            )
-        )
-    if metered.mb_ms or prices.gb_second is not None:
-        unit_price = prices.price(PriceKind.GB_SECOND)
-        lines.append(
-            UsageLine(
-                kind=PriceKind.GB_SECOND,
-                instance_type="",
-                description="Function duration",
-                quantity=_for_display(gigabyte_seconds),
-                unit="GB-seconds",
-                unit_price=unit_price,
-                price_unit="GB-second",
-                amount_cents=line_amount_cents(metered.mb_ms, unit_price, per=MB_MS_PER_GB_SECOND),
-            )
-        )
-    for instance_type in sorted(metered.instance_seconds, key=_catalog_order):
-        seconds = metered.instance_seconds[instance_type]
-        unit_price = prices.price(PriceKind.INSTANCE_HOUR, instance_type)
-        lines.append(
-            UsageLine(
-                kind=PriceKind.INSTANCE_HOUR,
-                instance_type=instance_type,
-                description=f"Compute instances ({instance_type})",
-                quantity=_for_display(Decimal(seconds) / SECONDS_PER_HOUR),
-                unit="hours",
-                unit_price=unit_price,
-                price_unit="hour",
-                amount_cents=line_amount_cents(seconds, unit_price, per=SECONDS_PER_HOUR),
-            )
-        )
-    return Usage(
-        month=month, total_executions=metered.executions, gigabyte_seconds=gigabyte_seconds, lines=tuple(lines)
+    start, end = month_bounds(month)
+    columns = ("row_kind", "account_id", "instance_type", "amount", "moment")
+    no_moment = Value(None, output_field=DateTimeField())
+    days = (
+        ComputeUsageDay.objects.filter(account_id__in=account_ids, day__gte=start.date(), day__lte=month_end(month))
+        .values("account_id", "instance_type")
+        .annotate(row_kind=Value("days"), amount=Sum("seconds"), moment=no_moment)
+        .order_by()
+        .values_list(*columns)
     )
+    through = (
+        MeteringClose.objects.filter(pk=1)
+        .annotate(
+            row_kind=Value("through"),
+            account=Value(None, output_field=BigIntegerField()),
+            kind=Value("", output_field=CharField()),
+            amount=Value(0, output_field=BigIntegerField()),
+            moment=F("through"),
+        )
+        .values_list("row_kind", "account", "kind", "amount", "moment")
+    )
+    metered = (
+        OpenComputeSpans.objects.filter(account_id__in=account_ids, spans__gt=0)
+        .annotate(row_kind=Value("metered"), amount=F("spans"), moment=no_moment)
+        .values_list(*columns)
+    )
+    fresh = (
+        OpenComputeSpan.objects.filter(account_id__in=account_ids, provisioned_at__lt=end)
+        .annotate(row_kind=Value("fresh"), amount=Value(0, output_field=BigIntegerField()), moment=F("provisioned_at"))
+        .values_list(*columns)
+    )
+    return days.union(through, metered, fresh, all=True)
 
 
 @dataclass(frozen=True)
@@ -279,33 +191,21 @@ class FunctionUsage:
 
 
 def function_usage_for_month(*, function: Function, month: date) -> FunctionUsage:
-    """``function``'s usage in ``month``, priced as the account's function lines are: two queries.
+    """``function``'s usage in ``month`` from its daily rollups, priced as the account's function lines are.
 
     The cost is the function's share of the month's "Function requests" and "Function duration" lines,
     each rounded to cents on its own (the account's invoice rounds the account's totals once).
     """
-    start, end = month_bounds(month)
-    totals = UsageEvent.objects.filter(
-        account_id=function.account_id, function=function, timestamp__gte=start, timestamp__lt=end
-    ).aggregate(executions=Count("id"), mb_ms=Sum(MB_MS))
-    metered = MeteredUsage(executions=totals["executions"], mb_ms=int(totals["mb_ms"] or 0))
-    gigabyte_seconds = _for_display(Decimal(metered.mb_ms) / MB_MS_PER_GB_SECOND)
+    totals = FunctionUsageDay.objects.filter(
+        account_id=function.account_id, day__gte=month, day__lte=month_end(month), function=function
+    ).aggregate(executions=Sum("executions"), mb_ms=Sum("mb_ms"))
+    metered = MeteredUsage(executions=int(totals["executions"] or 0), mb_ms=int(totals["mb_ms"] or 0))
+    gigabyte_seconds = display_quantity(Decimal(metered.mb_ms) / MB_MS_PER_GB_SECOND)
     try:
         usage = price_usage(metered, month=month, prices=price_book_for_month(month=month))
     except PriceMissing as exc:
         return FunctionUsage(month, metered.executions, gigabyte_seconds, None, str(exc))
     return FunctionUsage(month, metered.executions, gigabyte_seconds, usage)
-
-
-def _for_display(quantity: Decimal) -> Decimal:
-    return quantity.quantize(DISPLAY_QUANTITY, rounding=ROUND_HALF_UP)
-
-
-_CATALOG_POSITION = {name: position for position, name in enumerate(INSTANCE_TYPES)}
-
-
-def _catalog_order(instance_type: str) -> tuple[int, str]:
-    return _CATALOG_POSITION.get(instance_type, len(_CATALOG_POSITION)), instance_type
 
 
 @dataclass(frozen=True)
@@ -318,17 +218,14 @@ class DailyUsage:
 
 
 def usage_daily(*, account: Account, month: date, now: datetime | None = None) -> list[DailyUsage]:
-    """Executions and GB-hours for each day of ``month`` (up to today in the current month): one query."""
-    start, end = month_bounds(month)
+    """Executions and GB-hours for each day of ``month`` (up to today in the current month): one query (rollups)."""
     rows = (
-        UsageEvent.objects.for_account(account)
-        .filter(timestamp__gte=start, timestamp__lt=end)
-        .annotate(day=TruncDate("timestamp", tzinfo=UTC))
+        FunctionUsageDay.objects.filter(account_id=account.id, day__gte=month, day__lte=month_end(month))
         .values("day")
-        .annotate(executions=Count("id"), mb_ms=Sum(MB_MS))
+        .annotate(executions=Sum("executions"), mb_ms=Sum("mb_ms"))
         .order_by()
     )
-    by_day = {row["day"]: (row["executions"], int(row["mb_ms"] or 0)) for row in rows}
+    by_day = {row["day"]: (int(row["executions"] or 0), int(row["mb_ms"] or 0)) for row in rows}
     last_day = month_end(month)
     if month == current_month(now):
         last_day = min(last_day, (now or timezone.now()).astimezone(UTC).date())

@@ -5,6 +5,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -25,9 +26,12 @@ from billing.periods import (
     next_month,
     previous_month,
 )
+from billing.rollups import add_function_usage
 from billing.selectors import PriceBook, PriceMissing, Usage, metered_usage, price_book_for_month, price_usage
 from elbia.accounts.models import Account
 from elbia.accounts.selectors import account_contact_email
+from elbia.api.ids import ATTEMPTS as PUBLIC_ID_ATTEMPTS
+from elbia.api.ids import new_public_id
 from elbia.outbox import enqueue
 from functions.executions import function_record_executions
 from functions.models import Function
@@ -44,14 +48,20 @@ MAX_BACKFILL_MONTHS = 12
 INVOICE_CHUNK_SIZE = 500
 # Invoices made in one transaction: big enough to amortize the commit, small enough to hold locks briefly.
 INVOICES_PER_TRANSACTION = 100
+INVOICE_COLUMNS = ("public_id", "account_id", "period", "date", "status", "amount_cents", "currency", "pdf",
+                   "pdf_status", "created_at", "paid_at")  # fmt: skip
+INVOICE_ARRAY_TYPES = ("varchar", "bigint", "date", "date", "varchar", "bigint", "varchar", "varchar", "varchar",
+                       "timestamptz", "timestamptz")  # fmt: skip
 
 
 # --- Metering ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class UsageEventInput:
-    """One execution record as the API parsed it (types checked; business rules not yet)."""
+class UsageEventInput(NamedTuple):
+    """One execution record as the API parsed it (types checked; business rules not yet).
+
+    A named tuple: a batch makes a thousand of them, and a tuple is the cheapest object to build.
+    """
 
     event_id: str
     function: str  # the function's public id
@@ -143,41 +153,60 @@ def usage_record_events(
         )
         if function_id not in last_executed or event.timestamp > last_executed[function_id]:
             last_executed[function_id] = event.timestamp
-    accepted = _insert_skipping_duplicates(list(rows.values()))
+    inserted = _insert_skipping_duplicates(list(rows.values()))
+    # The daily rollups count exactly the rows inserted (a resend adds nothing), in this transaction.
+    add_function_usage(rows[event_id][:2] + rows[event_id][3:6] for event_id in inserted)
     function_record_executions(account=account, last_executed=last_executed)
-    return UsageRecordResult(accepted=accepted, duplicates=len(events) - accepted)
+    return UsageRecordResult(accepted=len(inserted), duplicates=len(events) - len(inserted))
 
 
-_EVENT_COLUMNS = ("account", "function", "event_id", "timestamp", "duration_ms", "memory_mb", "received_at")
+_EVENT_COLUMNS = ("account_id", "function_id", "event_id", "timestamp", "duration_ms", "memory_mb", "received_at")
 _EVENT_ARRAY_TYPES = ("bigint", "bigint", "varchar", "timestamptz", "integer", "integer", "timestamptz")
 
 
-def _insert_skipping_duplicates(rows: list[tuple]) -> int:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement, and the number of rows really inserted.
+def _insert_skipping_duplicates(rows: list[tuple]) -> list[str]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement, and the event ids really inserted.
 
-    ``bulk_create(ignore_conflicts=True)`` cannot say how many rows it skipped; counting before and
-    after would count other transactions' rows too. On PostgreSQL the rows travel as one array per
-    column (seven parameters, one constant statement, whatever the batch size); SQLite (3.35+) gets
-    a multi-row VALUES list.
+    ``bulk_create(ignore_conflicts=True)`` cannot say which rows it skipped; counting before and
+    after would count other transactions' rows too.
     """
-    fields = [UsageEvent._meta.get_field(name) for name in _EVENT_COLUMNS]
+    conflict = (
+        f"ON CONFLICT ({connection.ops.quote_name('account_id')}, {connection.ops.quote_name('event_id')}) DO NOTHING"
+    )
+    return [
+        row[0]
+        for row in _insert_returning(UsageEvent, _EVENT_COLUMNS, _EVENT_ARRAY_TYPES, rows, conflict, ("event_id",))
+    ]
+
+
+def _insert_returning(model, fields, array_types, rows, conflict: str, returning=("id", "public_id", "account_id")):
+    """Insert ``rows`` (tuples of ``fields``, attribute names) in one statement and return ``returning`` per row.
+
+    On PostgreSQL the rows travel as one array per column (a constant statement whatever their
+    number); SQLite (3.35+) gets a multi-row VALUES list. Only identifiers from the model's own
+    metadata are interpolated; every value is a parameter.
+    """
+    if not rows:
+        return []
     quote = connection.ops.quote_name
-    table = f"{quote(UsageEvent._meta.db_table)} ({', '.join(quote(field.column) for field in fields)})"
-    conflict = f"ON CONFLICT ({quote('account_id')}, {quote('event_id')}) DO NOTHING RETURNING {quote('id')}"
-    # Only identifiers from the model's own metadata are interpolated; every value is a parameter.
+    columns = [model._meta.get_field(name) for name in fields]
+    table = f"{quote(model._meta.db_table)} ({', '.join(quote(column.column) for column in columns)})"
+    tail = f"{conflict} RETURNING {', '.join(quote(name) for name in returning)}"
     if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{kind}[]" for kind in _EVENT_ARRAY_TYPES)
-        sql = f"INSERT INTO {table} SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608
+        arrays = ", ".join(f"%s::{kind}[]" for kind in array_types)
+        sql = f"INSERT INTO {table} SELECT * FROM unnest({arrays}) {tail}"  # noqa: S608
         params = [list(column) for column in zip(*rows, strict=True)]
     else:
-        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = f"INSERT INTO {table} VALUES {', '.join([row_sql] * len(rows))} {conflict}"  # noqa: S608
+        row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        sql = f"INSERT INTO {table} VALUES {', '.join([row_sql] * len(rows))} {tail}"  # noqa: S608
         params = [
-            field.get_db_prep_save(value, connection) for row in rows for field, value in zip(fields, row, strict=True)
+            column.get_db_prep_save(value, connection)
+            for row in rows
+            for column, value in zip(columns, row, strict=True)
         ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return len(cursor.fetchall())
+        return cursor.fetchall()
 
 
 # --- Invoices ----------------------------------------------------------------------------------
@@ -220,6 +249,46 @@ def _closed_month(month: date, now: datetime) -> date:
         raise ValidationError({"month": [str(exc)]}) from None
 
 
+def _insert_invoices(priced: dict[int, Usage], *, month: date, now: datetime) -> tuple[list[Invoice], int]:
+    """Insert the invoices of ``priced`` accounts in one statement each attempt; (invoices made, made meanwhile).
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: an account invoiced concurrently (the unique
+    (account, period) constraint backs the billing lock up) is counted as existing; a public ID that
+    happens to collide is drawn again for that row alone. A zero invoice is paid from the start.
+    """
+    fields = INVOICE_COLUMNS
+    waiting = dict(priced)
+    made: list[Invoice] = []
+    raced = 0
+    for _attempt in range(PUBLIC_ID_ATTEMPTS):
+        if not waiting:
+            break
+        rows = []
+        for account_id, usage in sorted(waiting.items()):
+            nothing_due = usage.cost_cents == 0
+            rows.append(
+                (new_public_id(Invoice.PUBLIC_ID_PREFIX), account_id, month, month_end(month),
+                 InvoiceStatus.PAID if nothing_due else InvoiceStatus.OPEN, usage.cost_cents, usage.currency, "", "",
+                 now, now if nothing_due else None)
+            )  # fmt: skip
+        by_account = {row[1]: row for row in rows}
+        for invoice_id, _public_id, account_id in _insert_returning(
+            Invoice, fields, INVOICE_ARRAY_TYPES, rows, "ON CONFLICT DO NOTHING"
+        ):
+            made.append(Invoice(id=invoice_id, **dict(zip(fields, by_account[account_id], strict=True))))
+            waiting.pop(account_id)
+        if waiting:
+            invoiced = set(
+                Invoice.objects.filter(account_id__in=list(waiting), period=month).values_list("account_id", flat=True)
+            )
+            raced += len(invoiced)
+            for account_id in invoiced:
+                waiting.pop(account_id)
+    if waiting:
+        raise IntegrityError(f"Could not draw free invoice ids for {len(waiting)} accounts.")
+    return made, raced
+
+
 @transaction.atomic
 def _invoices_create(*, accounts: list[Account], month: date, now: datetime, prices: PriceBook) -> InvoiceRun:
     """Create the missing invoices of ``accounts`` for ``month``: one transaction, under their billing locks.
@@ -233,35 +302,17 @@ def _invoices_create(*, accounts: list[Account], month: date, now: datetime, pri
     run = InvoiceRun(existing=len(existing))
     missing = [account for account in accounts if account.id not in existing]
     metered = metered_usage(account_ids=[account.id for account in missing], month=month, now=now) if missing else {}
-    created: list[tuple[Invoice, Usage]] = []
+    priced: dict[int, Usage] = {}
     for account in missing:
         try:
-            usage = price_usage(metered[account.id], month=month, prices=prices)
+            priced[account.id] = price_usage(metered[account.id], month=month, prices=prices)
         except PriceMissing as exc:
             logger.error("Cannot invoice account %s for %s: %s", account.id, format_month(month), exc)
             run.failed += 1
             run.unpriced.append(exc)
-            continue
-        nothing_due = usage.cost_cents == 0
-        invoice = Invoice(
-            account=account,
-            period=month,
-            date=month_end(month),
-            amount_cents=usage.cost_cents,
-            currency=usage.currency,
-            # Nothing to pay: a zero invoice is settled from the start (as Stripe does).
-            status=InvoiceStatus.PAID if nothing_due else InvoiceStatus.OPEN,
-            paid_at=now if nothing_due else None,
-        )
-        # Uniqueness is the database's job (the lock serializes generators, the constraint backs it), and
-        # the account is a row just read: validating the foreign key would cost a query per invoice.
-        invoice.full_clean(exclude=["account"], validate_unique=False, validate_constraints=False)
-        try:
-            invoice.save()
-        except IntegrityError:
-            run.existing += 1
-            continue
-        created.append((invoice, usage))
+    inserted, raced = _insert_invoices(priced, month=month, now=now)
+    run.existing += raced
+    created: list[tuple[Invoice, Usage]] = [(invoice, priced[invoice.account_id]) for invoice in inserted]
     InvoiceLine.objects.bulk_create(
         InvoiceLine(
             invoice=invoice,

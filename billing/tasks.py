@@ -6,6 +6,7 @@ from datetime import date
 from celery import shared_task
 
 from billing.periods import parse_month
+from billing.rollups import metering_close
 from billing.services import INVOICE_CHUNK_SIZE, invoice_ensure_pdf, invoice_generate_missing, invoice_queue_stale_pdfs
 from elbia.accounts.models import Account
 
@@ -29,6 +30,13 @@ def _fan_out(today: str | None = None, month: str | None = None) -> int:
         generate_invoices_for_accounts.delay(ids, today, month)
         chunks += 1
     return chunks
+
+
+@shared_task
+def close_metering_day() -> str:
+    """Meter open compute spans up to the last UTC midnight (``billing.rollups.metering_close``); idempotent."""
+    result = metering_close()
+    return result.through.isoformat() if result.through else ""
 
 
 @shared_task

@@ -372,6 +372,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "elbia.accounts.tasks.purge_expired_idempotency_records",
         "schedule": crontab(minute=41),
     },
+    # Just after every UTC midnight (and hourly, should one be missed): open compute spans are metered
+    # up to that midnight in the daily rollups (billing.rollups; a run that finds nothing new does nothing).
+    "close-metering-day": {
+        "task": "billing.tasks.close_metering_day",
+        "schedule": crontab(minute=2),
+    },
     # Early every day (UTC): invoices still missing for closed months; late on the 1st's first hour so
     # that the data plane's last events of the month arrive first.
     "generate-missing-invoices": {

@@ -38,6 +38,16 @@ class ResourceStatus(models.TextChoices):
 LIVE_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE, ResourceStatus.DELETING)
 TRANSIENT_STATUSES = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.DELETING)
 LIVE = ~models.Q(status=ResourceStatus.DELETED)
+# What says when a compute instance was active (billing meters every change of these on save).
+LIFECYCLE_FIELDS = (
+    "account_id",
+    "type",
+    "instance_type",
+    "provisioned_at",
+    "deleting_started_at",
+    "deleted_at",
+    "failed_at",
+)
 
 
 class Resource(LifecycleModel):
@@ -110,6 +120,21 @@ class Resource(LifecycleModel):
 
     def __str__(self) -> str:
         return f"{self.public_id} ({self.type})"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance.remember_lifecycle()
+        return instance
+
+    def remember_lifecycle(self) -> None:
+        """Keep the lifecycle fields as stored (``None`` when some were not loaded): billing meters their changes."""
+        loaded = self.__dict__
+        stored = all(name in loaded for name in LIFECYCLE_FIELDS)
+        self.stored_lifecycle = {name: loaded[name] for name in LIFECYCLE_FIELDS} if stored else None
+
+    def lifecycle_values(self) -> dict:
+        return {name: getattr(self, name) for name in LIFECYCLE_FIELDS}
 
     def clean(self) -> None:
         """What each type needs: a catalog region; an instance type and VPC (compute); memory (function)."""

@@ -7,4 +7,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and API tokens"
 
     def ready(self) -> None:
-        from elbia.accounts import signals  # noqa: F401
+        # Renewals keep ApiToken current; token_cache forgets cached tokens whenever one ends.
+        from elbia.accounts import signals, token_cache  # noqa: F401

@@ -14,6 +14,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken, set_token_value
 
 from elbia.accounts.models import Account, ApiToken, SignInAddress, TokenEnd, User
+from elbia.accounts.token_cache import forget_family
 from elbia.accounts.tokens import CLI_APPLICATION, generate_access_token, generate_refresh_token
 from elbia.audit.services import audit_record
 from elbia.config import parse_rate
@@ -137,6 +138,7 @@ def token_revoke(*, api_token: ApiToken, reason: TokenEnd, request=None) -> bool
     """
     locked = ApiToken.objects.select_for_update().select_related("user").get(pk=api_token.pk)
     RefreshToken.revoke_family(locked.token_family)  # even if ended: a renewal may have raced the first end
+    forget_family(locked.token_family)  # every web process stops trusting its cached tokens now
     if locked.revoked_at is not None:
         return False
     user = getattr(request, "user", None)
@@ -206,6 +208,7 @@ def token_set_rate_limit(*, api_token: ApiToken, rate_limit: str) -> ApiToken:
     api_token.rate_limit = rate_limit
     api_token.full_clean()
     api_token.save(update_fields=["rate_limit"])
+    forget_family(api_token.token_family)  # the next request reads the new limit
     return api_token
 
 

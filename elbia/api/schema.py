@@ -85,6 +85,31 @@ RATE_LIMIT_HEADERS = {
 }
 
 
+PAGINATION_HEADERS = {
+    headers.LINK: _header(
+        'RFC 8288 links: rel="first", "prev" and "next" as they apply (`next` and a cursor page\'s `prev` carry '
+        'an opaque `cursor`), rel="last" with `Prefer: count=exact`',
+        {"type": "string"},
+    ),
+    headers.TOTAL_COUNT: _header(
+        "Number of results across all pages: with `Prefer: count=exact` (or `count=estimated` where the database "
+        "has no estimate)",
+        {"type": "integer", "minimum": 0},
+        required=False,
+    ),
+    headers.TOTAL_COUNT_ESTIMATE: _header(
+        "The database planner's estimate of the number of results: with `Prefer: count=estimated`",
+        {"type": "integer", "minimum": 0},
+        required=False,
+    ),
+    headers.PREFERENCE_APPLIED: _header(
+        "The `Prefer` preference honoured (RFC 7240): `count=exact` or `count=estimated`",
+        {"type": "string", "enum": ["count=exact", "count=estimated"]},
+        required=False,
+    ),
+}
+
+
 class AutoSchema(openapi.AutoSchema):
     """Adds the error responses every /v1 operation can give, in the contract's shape, and every header."""
 
@@ -97,12 +122,7 @@ class AutoSchema(openapi.AutoSchema):
         for name, description in RATE_LIMIT_HEADERS.items():
             documented.setdefault(name, _header(description, {"type": "integer", "minimum": 0}, code != "500"))
         if code == "200" and self.method == "GET" and self._get_paginator() is not None:
-            documented[headers.TOTAL_COUNT] = _header(
-                "Number of results across all pages", {"type": "integer", "minimum": 0}
-            )
-            documented[headers.LINK] = _header(
-                'RFC 8288 links: rel="first", "prev", "next", "last" as they apply', {"type": "string"}
-            )
+            documented.update(PAGINATION_HEADERS)
         if code == "201":
             documented[headers.LOCATION] = _header(
                 "The absolute URL of the new object", {"type": "string", "format": "uri"}

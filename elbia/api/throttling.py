@@ -48,32 +48,34 @@ WARNING_INTERVAL_SECONDS = 60.0
 # Fixed window anchored at the first request: the window's key lives exactly one
 # period. Reading, testing and counting happen in one script, so concurrent
 # requests from any number of processes can never exceed the limit.
-# KEYS[1] = counter; ARGV = limit, period in ms, 1 to count the request (0 to only look).
-# Returns {allowed (1/0), count after this call, milliseconds until the window ends}.
-FIXED_WINDOW_LUA = """
-local limit = tonumber(ARGV[1])
-local period_ms = tonumber(ARGV[2])
-local ttl = redis.call('PTTL', KEYS[1])
-local count = 0
-if ttl > 0 then
-    count = tonumber(redis.call('GET', KEYS[1]) or '0')
-else
-    ttl = period_ms
-end
-if count >= limit then
-    return {0, count, ttl}
-end
-if ARGV[3] == '1' then
-    if count == 0 then
-        redis.call('SET', KEYS[1], 1, 'PX', period_ms)
-        ttl = period_ms
+# charge(key, limit, period in ms, count the request?)
+#   -> {allowed (1/0), count after this call, milliseconds until the window ends}
+WINDOW_LUA = """
+local function charge(key, limit, period_ms, consume)
+    local ttl = redis.call('PTTL', key)
+    local count = 0
+    if ttl > 0 then
+        count = tonumber(redis.call('GET', key) or '0')
     else
-        redis.call('INCR', KEYS[1])
+        ttl = period_ms
     end
-    count = count + 1
+    if count >= limit then
+        return {0, count, ttl}
+    end
+    if consume then
+        if count == 0 then
+            redis.call('SET', key, 1, 'PX', period_ms)
+            ttl = period_ms
+        else
+            redis.call('INCR', key)
+        end
+        count = count + 1
+    end
+    return {1, count, ttl}
 end
-return {1, count, ttl}
 """
+# KEYS[1] = counter; ARGV = limit, period in ms, 1 to count the request (0 to only look).
+FIXED_WINDOW_LUA = WINDOW_LUA + "return charge(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1')"
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ class DatabaseBudgets:
 
 local_budgets = LocalBudgets()
 database_budgets = DatabaseBudgets()
-_script = None
+_scripts: dict[str, object] = {}
 _redis_retry_at = 0.0
 _last_warning_at = -math.inf
 
@@ -193,30 +195,56 @@ def _redis():
         return None
 
 
+def shared_redis():
+    """The raw Redis client every web process shares, or ``None`` (local-memory cache, or Redis failing lately)."""
+    return _redis() if time.monotonic() >= _redis_retry_at else None
+
+
+def redis_failed(exc: Exception) -> None:
+    """Note that Redis failed: for ``REDIS_RETRY_SECONDS`` this process works on its own (said once a minute)."""
+    global _redis_retry_at, _last_warning_at
+    now = time.monotonic()
+    _redis_retry_at = now + REDIS_RETRY_SECONDS
+    if now - _last_warning_at >= WARNING_INTERVAL_SECONDS:
+        _last_warning_at = now
+        logger.warning("Rate limits: Redis is unreachable (%s); counting per process meanwhile.", exc)
+
+
+def run_script(client, source: str, keys: list, args: list):
+    """Run a Lua script (registered once per process, then sent by its SHA)."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = client.register_script(source)
+    return script(keys=keys, args=args, client=client)
+
+
+def budget_key(key: str, rate: Rate) -> str:
+    """The Redis key of the budget ``key`` at ``rate`` (a changed period starts a new window)."""
+    return f"{KEY_PREFIX}{key}:{rate.period}"
+
+
 def _apply(key: str, rate: Rate, consume: bool) -> Decision:
-    global _script, _redis_retry_at, _last_warning_at
-    full_key = f"{KEY_PREFIX}{key}:{rate.period}"
-    client = _redis()
-    if client is None:  # no Redis configured: the database holds the counts every process shares
+    full_key = budget_key(key, rate)
+    if _redis() is None:  # no Redis configured: the database holds the counts every process shares
         allowed, count, ms_left = database_budgets.apply(full_key, rate, consume)
         return _decision(rate, allowed, count, ms_left)
-    if time.monotonic() >= _redis_retry_at:
+    client = shared_redis()
+    if client is not None:
         try:
-            if _script is None:
-                _script = client.register_script(FIXED_WINDOW_LUA)
-            allowed, count, ms_left = _script(
-                keys=[full_key], args=[rate.limit, rate.period * 1000, int(consume)], client=client
+            allowed, count, ms_left = run_script(
+                client, FIXED_WINDOW_LUA, [full_key], [rate.limit, rate.period * 1000, int(consume)]
             )
             return _decision(rate, bool(allowed), int(count), float(ms_left))
         except (RedisError, OSError) as exc:
             # Fail open: keep serving on this process's own counts rather than fail every request.
-            now = time.monotonic()
-            _redis_retry_at = now + REDIS_RETRY_SECONDS
-            if now - _last_warning_at >= WARNING_INTERVAL_SECONDS:
-                _last_warning_at = now
-                logger.warning("Rate limits: Redis is unreachable (%s); counting per process meanwhile.", exc)
+            redis_failed(exc)
     allowed, count, ms_left = local_budgets.apply(full_key, rate, consume)
     return _decision(rate, allowed, count, ms_left)
+
+
+def decision_from_script(rate: Rate, allowed, count, ms_left) -> Decision:
+    """The Decision of a ``charge`` run inside another script (the token lookup's)."""
+    return _decision(rate, bool(allowed), int(count), float(ms_left))
 
 
 def hit(key: str, rate: Rate) -> Decision:
@@ -274,18 +302,43 @@ def _charged(request) -> bool:
     return hasattr(getattr(request, "_request", request), "elbia_rate_limit")
 
 
+def token_budget(*, rate_limit: str, token_family, access_token_id: int) -> tuple[str, Rate]:
+    """The budget a token is charged to: its family's (a renewed token keeps it), at its own rate or the default."""
+    rate = (rate_limit and _token_rate(rate_limit)) or settings.ELBIA_RATE_LIMIT
+    return (f"token:{token_family}" if token_family else f"at:{access_token_id}"), rate
+
+
+def record(request, decision: Decision) -> None:
+    """Keep a decision taken elsewhere (the token lookup charges the budget in its own Redis round trip)."""
+    _record(request, decision)
+
+
+def _recorded(request) -> Decision | None:
+    return getattr(getattr(request, "_request", request), "elbia_rate_limit", None)
+
+
 class TokenRateThrottle(BaseThrottle):
-    """The /v1 budget: per API token family (its own limit or ``ELBIA_RATE_LIMIT``), per client IP without a token."""
+    """The /v1 budget: per API token family (its own limit or ``ELBIA_RATE_LIMIT``), per client IP without a token.
+
+    A token found in the validated-token cache was already charged in the same Redis round trip as
+    its lookup (``elbia.api.authentication``): that decision stands, nothing is charged twice.
+    """
 
     def allow_request(self, request, view) -> bool:
+        recorded = _recorded(request)
+        if recorded is not None:
+            self.decision = recorded
+            return recorded.allowed
         # Authentication has run unless the request failed before it (a 406): then it counts for its IP.
         context = request.auth if hasattr(request, "_auth") else None
-        rate = settings.ELBIA_RATE_LIMIT
         if context is not None:
-            rate = (context.rate_limit and _token_rate(context.rate_limit)) or rate
-            identity = f"token:{context.token_family}" if context.token_family else f"at:{context.access_token_id}"
+            identity, rate = token_budget(
+                rate_limit=context.rate_limit,
+                token_family=context.token_family,
+                access_token_id=context.access_token_id,
+            )
         else:
-            identity = f"ip:{client_ip(request)}"
+            identity, rate = f"ip:{client_ip(request)}", settings.ELBIA_RATE_LIMIT
         self.decision = hit(identity, rate)
         _record(request, self.decision)
         return self.decision.allowed
@@ -301,8 +354,11 @@ def charge_stopped_request(exc: Exception, context: dict) -> Exception:
     its budget gets the 429 instead of the original error.
     """
     request, view = context.get("request"), context.get("view")
-    if request is None or view is None or _charged(request):
+    if request is None or view is None:
         return exc
+    if _charged(request):
+        decision = _recorded(request)
+        return exc if decision.allowed else exceptions.Throttled(wait=decision.retry_after)
     for throttle in view.get_throttles():
         if not throttle.allow_request(request, view):
             return exceptions.Throttled(wait=throttle.wait())
@@ -314,7 +370,8 @@ def _auth_rate() -> Rate:
 
 
 def check_bad_token_budget(request) -> None:
-    """Before a token's database lookup: refuse (429) a client IP that has sent too many bad tokens lately."""
+    """Before a token's database lookup (not for a token the cache knows): refuse (429) a client IP that has
+    sent too many bad tokens lately."""
     decision = peek(f"badtoken:{client_ip(request)}", _auth_rate())
     if not decision.allowed:
         _record(request, decision)

@@ -124,6 +124,8 @@ class ApiViewSet(ApiView, viewsets.GenericViewSet):
     #: The object in single-object answers, when it shows more than a list's rows (an invoice's lines).
     detail_serializer_class = None
     related: tuple[str, ...] = ()
+    #: A list page's query narrowed to what its rows show (``queryset -> queryset``), when nothing is expanded.
+    lean_list: Callable[[QuerySet], QuerySet] | None = None
     expansions: dict[str, Expansion] = {}
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
@@ -162,8 +164,10 @@ class ApiViewSet(ApiView, viewsets.GenericViewSet):
         return self._expand
 
     def get_queryset(self) -> QuerySet:
-        related = [*self.related, *(self.expansions[name].related for name in sorted(self.expand))]
         queryset = self.selector(account=self.account)
+        if self.action == "list" and self.lean_list is not None and not self.expand:
+            return self.lean_list(queryset)
+        related = [*self.related, *(self.expansions[name].related for name in sorted(self.expand))]
         return queryset.select_related(*related) if related else queryset
 
     def get_object(self):

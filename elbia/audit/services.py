@@ -21,14 +21,17 @@ def _valid_ip(address: str) -> str | None:
         return None
 
 
-def _actor(request) -> tuple[str, object, str]:
-    """Actor type, user and label of whoever made ``request`` (the system when there is none)."""
+def _actor(request) -> tuple[str, int | None, str]:
+    """Actor type, user id and label of whoever made ``request`` (the system when there is none).
+
+    A token request's user is known from the token (no query: ``request.user`` is not loaded).
+    """
     auth = getattr(request, "auth", None)
     user = getattr(request, "user", None)
     if isinstance(auth, TokenContext):
-        return ActorType.TOKEN, user, f"token '{auth.api_token_name}' of {user.username}"
+        return ActorType.TOKEN, auth.user_id or user.pk, f"token '{auth.api_token_name}' of {user.username}"
     if user is not None and user.is_authenticated:
-        return (ActorType.STAFF if user.is_staff else ActorType.USER), user, user.username
+        return (ActorType.STAFF if user.is_staff else ActorType.USER), user.pk, user.username
     return ActorType.SYSTEM, None, "system"
 
 
@@ -45,14 +48,16 @@ def audit_record(
 
     A failure to record is logged, never raised: the action itself already happened.
     """
-    actor_type, user, label = _actor(request)
+    actor_type, user_id, label = _actor(request)
     if obj is not None:
         object_id = object_id or getattr(obj, "public_id", "") or str(obj.pk)
         account = account or getattr(obj, "account", None)
+    if account is None and user_id is not None:
+        account = getattr(getattr(request, "user", None), "account", None)
     event = AuditEvent(
-        account=account or getattr(user, "account", None),
+        account=account,
         actor_type=actor_type,
-        actor_user=user if getattr(user, "pk", None) else None,
+        actor_user_id=user_id,
         actor=label[:200],
         action=action,
         object_type=type(obj).__name__.lower() if obj is not None else action.split(".", 1)[0],

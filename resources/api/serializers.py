@@ -154,7 +154,10 @@ class ResourceSerializer(serializers.ModelSerializer):
     def represent(cls, resource: Resource, *, expand_vpc: bool = False) -> dict:
         vpc = None
         if resource.vpc_id is not None:
-            vpc = cls.represent(resource.vpc) if expand_vpc else resource.vpc.public_id
+            if expand_vpc:
+                vpc = cls.represent(resource.vpc)
+            else:  # a lean page (resources.selectors.lean_page) annotates the VPC's public id: no VPC object
+                vpc = getattr(resource, "vpc_public_id", None) or resource.vpc.public_id
         return {
             "id": resource.public_id,
             "type": resource.type,

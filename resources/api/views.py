@@ -15,7 +15,7 @@ from resources.api.serializers import (
 )
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.filtersets import ResourceFilterSet
-from resources.selectors import resource_list
+from resources.selectors import lean_page, resource_list
 
 
 class RegionListView(ApiView):
@@ -74,6 +74,7 @@ class ResourceViewSet(CreateMixin, UpdateMixin, DestroyMixin, ApiViewSet):
     update_service = staticmethod(services.resource_update)
     delete_service = staticmethod(services.resource_delete)
     related = ("vpc",)
+    lean_list = staticmethod(lean_page)
     expansions = {
         "vpc": Expansion(scope="resources:read", related="vpc", description="replaces the VPC's ID by the VPC object"),
         "function": Expansion(

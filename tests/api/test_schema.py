@@ -57,7 +57,12 @@ def test_every_operation_documents_its_errors_and_headers(document):
 def test_paginated_lists_document_their_headers(document):
     for path in ("/v1/resources", "/v1/functions", "/v1/billing/invoices"):
         headers = document["paths"][path]["get"]["responses"]["200"]["headers"]
-        assert headers["X-Total-Count"]["required"] and headers["Link"]["required"]
+        assert headers["Link"]["required"]
+        # Counts only on request (Prefer: count=exact|estimated): documented, never promised.
+        for name in ("X-Total-Count", "X-Total-Count-Estimate", "Preference-Applied"):
+            assert not headers[name]["required"], (path, name)
+        parameters = {parameter["name"] for parameter in document["paths"][path]["get"]["parameters"]}
+        assert {"limit", "offset", "cursor", "Prefer"} <= parameters, path
 
 
 def test_idempotent_operations_document_the_key_and_the_replay_header(document):

@@ -16,7 +16,9 @@ from tests.factories import UserFactory
 # (a VPC or function that must exist, a month not in the future, printable text, a filter's own grammar):
 # a schema-valid request to them may be refused with a 400, and only there.
 STATE_DEPENDENT = {
-    "GET /v1/resources": "the filter parameter is a JSON document with its own grammar",
+    "GET /v1/resources": "the filter parameter is a JSON document with its own grammar; a cursor as below",
+    "GET /v1/functions": "a cursor must be one the list gave out, and excludes offset",
+    "GET /v1/billing/invoices": "a cursor must be one the list gave out, and excludes offset",
     "POST /v1/resources": "the VPC must exist; names must be printable",
     "PATCH /v1/resources/{id}": "names and tags must be printable; a VPC name must be free",
     "GET /v1/usage": "the month must not be in the future",

@@ -22,6 +22,7 @@ from pypdf import PdfReader
 
 from billing.demo import seed_billing_demo
 from elbia.accounts.services import token_issue
+from elbia.accounts.token_cache import forget_token
 from elbia.api.errors import not_found_view
 from resources.models import Resource, ResourceStatus
 from tests.factories import UserFactory
@@ -46,8 +47,15 @@ needs_code_and_invocations = pytest.mark.skipif(
 
 
 def expire_access_tokens(user) -> None:
-    """Make the user's access tokens expired, as 30 days would (the config still believes they are fresh)."""
-    AccessToken.objects.filter(user=user).update(expires=timezone.now() - timedelta(minutes=1))
+    """Make the user's access tokens expired, as 30 days would (the config still believes they are fresh).
+
+    Written behind the application's back, so the server's cache of validated tokens is told as well
+    (a real expiry needs nothing: a cached token is trusted no later than its expiry).
+    """
+    tokens = AccessToken.objects.filter(user=user)
+    for token in tokens:
+        forget_token(token.token_checksum)
+    tokens.update(expires=timezone.now() - timedelta(minutes=1))
 
 
 def checksum(token: str) -> str:
