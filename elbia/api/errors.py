@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.views.decorators.csrf import csrf_exempt
 from django_redis.exceptions import ConnectionInterrupted
 from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import exceptions
@@ -138,8 +139,9 @@ def exception_handler(exc: Exception, context) -> Response:
     return response
 
 
+@csrf_exempt
 def not_found_view(request, *args, exception=None, **kwargs) -> JsonResponse:
-    """Any path under /v1 that matches no endpoint."""
+    """Any path under /v1 that matches no endpoint (a write to one is a 404 too, not a CSRF refusal)."""
     return json_error(404, "not_found", NOT_FOUND)
 
 

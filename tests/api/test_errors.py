@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.test import Client
 from django.urls import path
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -167,6 +168,13 @@ def test_unknown_v1_path_is_json_404(api):
 def test_unknown_v1_path_without_token_is_still_json(anonymous_api):
     response = anonymous_api.get("/v1/definitely-not-here")
     assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_a_write_to_an_unknown_v1_path_is_a_404_not_a_csrf_refusal(method):
+    browser_like = Client(enforce_csrf_checks=True)
+    response = getattr(browser_like, method)("/v1/definitely-not-here", data="{}", content_type="application/json")
+    assert_error(response, 404, "not_found", "Resource not available")
 
 
 def test_non_api_404_stays_html(client):
