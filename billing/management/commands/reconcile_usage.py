@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.reconcile import reconcile
+from elbia.db.postgresql.base import no_statement_deadline
 
 SHOWN = 20
 
@@ -16,7 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--account", type=int, action="append", help="Only this account id (repeatable).")
 
     def handle(self, *args, **options):
-        report = reconcile(account_ids=options["account"], fix=options["fix"])
+        with no_statement_deadline():  # a month of raw events can take longer than a request's deadline
+            report = reconcile(account_ids=options["account"], fix=options["fix"])
         for difference in report.differences[:SHOWN]:
             self.stdout.write(
                 f"  {difference.table} account {difference.account_id} {difference.key}: "

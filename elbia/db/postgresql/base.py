@@ -14,8 +14,11 @@ After a deadline or a connect timeout, this process does not try to connect agai
 import logging
 import time
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
+from django.db import connections
 from django.db.backends.postgresql import base
 
 logger = logging.getLogger(__name__)
@@ -64,3 +67,31 @@ def _wait_with_deadline(connection, gen, interval=0.1, timeout=None):
         _unanswered()
         connection.pgconn.finish()
         raise psycopg.OperationalError(f"The database did not answer within {deadline:.1f} seconds.") from None
+
+
+@contextmanager
+def no_statement_deadline(using: str = "default") -> Iterator[None]:
+    """Lift the web's deadlines on one connection for work that is long by nature.
+
+    ``statement_timeout`` and the client-side wait deadline protect a request from a hung server; a
+    migration that builds an index on a large table, or a reconciliation reading a month of events,
+    legitimately takes longer. Inside this block the connection waits as long as the statement takes;
+    afterwards both deadlines are back. Other databases than PostgreSQL are left as they are.
+    """
+    connection = connections[using]
+    if not isinstance(connection, DatabaseWrapper):
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    saved = getattr(raw, "elbia_wait_timeout", None)
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+    raw.elbia_wait_timeout = None
+    try:
+        yield
+    finally:
+        if not raw.closed:
+            raw.elbia_wait_timeout = saved
+            with connection.cursor() as cursor:
+                cursor.execute("RESET statement_timeout")
