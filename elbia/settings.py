@@ -368,6 +368,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 240},
     },
+    "forget-stale-sign-in-addresses": {
+        "task": "elbia.accounts.tasks.forget_stale_sign_in_addresses",
+        "schedule": crontab(minute=47, hour=3),
+    },
     "purge-expired-idempotency-records": {
         "task": "elbia.accounts.tasks.purge_expired_idempotency_records",
         "schedule": crontab(minute=41),

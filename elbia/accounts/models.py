@@ -1,5 +1,7 @@
 """Accounts (the tenants), their users, and the API tokens they hold."""
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
@@ -24,6 +26,10 @@ class User(AbstractUser):
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
     # Set when the user opened the link mailed to ``email``: nothing else is sent to an unverified address.
     email_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+
+#: How long an address a user signed in from stays trusted after its last sign-in there.
+SIGN_IN_ADDRESS_TRUSTED_FOR = timedelta(days=90)
 
 
 class SignInAddress(models.Model):

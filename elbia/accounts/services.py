@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken, set_token_value
 
-from elbia.accounts.models import Account, ApiToken, SignInAddress, TokenEnd, User
+from elbia.accounts.models import SIGN_IN_ADDRESS_TRUSTED_FOR, Account, ApiToken, SignInAddress, TokenEnd, User
 from elbia.accounts.token_cache import forget_family
 from elbia.accounts.tokens import CLI_APPLICATION, generate_access_token, generate_refresh_token
 from elbia.audit.services import audit_record
@@ -225,6 +225,12 @@ def token_record_renewal(*, access_token: AccessToken) -> None:
 def sign_in_address_record(*, user: User, address: str) -> None:
     """Remember that ``user`` signed in successfully from ``address`` (elbia.accounts.throttling)."""
     SignInAddress.objects.update_or_create(user=user, address=address, defaults={"last_seen_at": timezone.now()})
+
+
+def sign_in_addresses_forget_stale() -> int:
+    """Forget addresses not signed in from for ``SIGN_IN_ADDRESS_TRUSTED_FOR``; returns how many."""
+    deleted, _ = SignInAddress.objects.filter(last_seen_at__lt=timezone.now() - SIGN_IN_ADDRESS_TRUSTED_FOR).delete()
+    return deleted
 
 
 # --- Email addresses ---------------------------------------------------------------------------------

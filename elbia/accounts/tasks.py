@@ -1,7 +1,7 @@
 from celery import shared_task
 from oauth2_provider.models import clear_expired
 
-from elbia.accounts.services import tokens_end_expired
+from elbia.accounts.services import sign_in_addresses_forget_stale, tokens_end_expired
 from elbia.api.idempotency import idempotency_records_purge_expired
 
 
@@ -18,3 +18,9 @@ def clear_expired_tokens() -> int:
 def purge_expired_idempotency_records() -> int:
     """Delete Idempotency-Key records past their 24 hours; running it twice at once is harmless."""
     return idempotency_records_purge_expired()
+
+
+@shared_task
+def forget_stale_sign_in_addresses() -> int:
+    """Addresses a user has not signed in from for 90 days are trusted no longer (and the table stays small)."""
+    return sign_in_addresses_forget_stale()

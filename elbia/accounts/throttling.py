@@ -11,7 +11,7 @@ Sign-in: at most ``ELBIA_LOGIN_ATTEMPTS`` failures in ``ELBIA_LOGIN_WINDOW`` sec
   checked (a burst of parallel guesses is cut off at the limit exactly) and a success is taken back, so
   only failures use the window up;
 - **per username**, counting only attempts from addresses that have never signed in as that user
-  (``SignInAddress``). Guessing one user's password from many addresses is cut off, while the owner,
+  in the last 90 days (``SignInAddress``). Guessing one user's password from many addresses is cut off, while the owner,
   from an address they signed in from before, is never locked out by someone else's guesses. An owner on
   a new address can still be held back while an attack on their username runs (the per-address limit
   alone would let a botnet guess freely); a success clears the username's window.
@@ -21,9 +21,10 @@ import contextlib
 import hashlib
 
 from django.conf import settings
+from django.utils import timezone
 
 from elbia import cache
-from elbia.accounts.models import SignInAddress
+from elbia.accounts.models import SIGN_IN_ADDRESS_TRUSTED_FOR, SignInAddress
 
 
 def _cache_key(bucket: str, identity: str) -> str:
@@ -61,7 +62,8 @@ def sign_in_allowed(*, address: str, username: str) -> bool:
     window, limit = settings.ELBIA_LOGIN_WINDOW, settings.ELBIA_LOGIN_ATTEMPTS
     if attempt_count(bucket="login-ip", identity=address, window=window) > limit:
         return False
-    if SignInAddress.objects.filter(user__username=username, address=address).exists():
+    trusted_since = timezone.now() - SIGN_IN_ADDRESS_TRUSTED_FOR
+    if SignInAddress.objects.filter(user__username=username, address=address, last_seen_at__gte=trusted_since).exists():
         return True  # the owner's own address: the username's limit is not theirs to suffer
     return attempt_count(bucket="login-user", identity=username.casefold(), window=window) <= limit
 

@@ -2,13 +2,16 @@
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.test import Client, override_settings
+from django.utils import timezone
 
-from elbia.accounts.models import ApiToken, User
+from elbia.accounts.models import ApiToken, SignInAddress, User
+from elbia.accounts.tasks import forget_stale_sign_in_addresses
 from elbia.audit.models import AuditEvent
 from tests.factories import UserFactory
 
@@ -201,6 +204,16 @@ def test_guesses_from_elsewhere_do_not_lock_the_owner_out_of_their_usual_address
         sign_in(Client(), user.username, "guess", ip=f"198.51.100.{attempt}")
     assert sign_in(Client(), user.username, ip="198.51.100.250").status_code == 429  # a new address: held back
     assert sign_in(Client(), user.username, ip="192.0.2.10").status_code == 302  # the owner's: in
+
+
+def test_an_address_not_signed_in_from_for_90_days_is_trusted_no_longer_and_forgotten(client, user):
+    assert sign_in(Client(), user.username, ip="192.0.2.10").status_code == 302
+    SignInAddress.objects.filter(user=user).update(last_seen_at=timezone.now() - timedelta(days=91))
+    for attempt in range(settings.ELBIA_LOGIN_ATTEMPTS + 5):
+        sign_in(Client(), user.username, "guess", ip=f"198.51.100.{attempt}")
+    assert sign_in(Client(), user.username, ip="192.0.2.10").status_code == 429  # held back like a new address
+    assert forget_stale_sign_in_addresses.apply().get() == 1
+    assert not SignInAddress.objects.filter(user=user).exists()
 
 
 def test_the_owner_s_address_still_has_its_own_limit(client, user):
