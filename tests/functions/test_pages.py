@@ -361,7 +361,7 @@ def test_a_function_page_shows_its_code_and_provider_id(signed_in, coded):
     page = signed_in.get(f"/functions/{coded.public_id}/").content.decode()
     code = page[page.index('id="function-code"') :]
     assert f'<code data-field="code_sha256">{coded.code_sha256}</code>' in code
-    assert f"({len(NODE_CODE)} bytes)" in code
+    assert f'<span data-field="code_size">{len(NODE_CODE)}\xa0bytes</span>' in code
     link = re.search(r'<a href="(http://testserver/functions/code/[^"]+)" download>', code).group(1)
     assert b"".join(signed_in.get(link.removeprefix("http://testserver")).streaming_content) == NODE_CODE
     assert f"<code>{coded.provider_id}</code>" in page
