@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from elbia.forms import OnceForm, SecretKeyValueField, WordListField
+from functions.code import MAX_ZIPPED_BYTES
 from functions.runtimes import CURRENT_RUNTIMES, RUNTIMES
 from functions.validators import MEMORY_MB, TIMEOUT_S
 from resources.forms import DEFAULT_REGION, region_choices
@@ -88,3 +89,20 @@ class FunctionEditForm(FunctionConfigurationForm):
         """The environment as ``function_update`` takes it: values to set, ``None`` for those to remove."""
         removed = self.cleaned_data.get("remove_environment") or []
         return {**self.cleaned_data["environment"], **dict.fromkeys(removed)}
+
+
+class FunctionCodeForm(OnceForm):
+    """A new ZIP archive for a function (``function_update_code`` checks it; its messages show under ``code``)."""
+
+    code = forms.FileField(
+        label="ZIP archive",
+        help_text="At most 50 MB. It must hold the handler's file; the function deploys it at once.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+        error_messages={"required": "Choose a ZIP archive to upload.", "empty": "The chosen file is empty."},
+    )
+
+    def clean_code(self):
+        upload = self.cleaned_data["code"]
+        if upload.size > MAX_ZIPPED_BYTES:
+            raise ValidationError(f"The archive is {upload.size:,} bytes; at most {MAX_ZIPPED_BYTES:,} are allowed.")
+        return upload

@@ -298,7 +298,7 @@ def function_update_code(*, function: Function, archive: bytes) -> Function:
     configuration change it needs an ``active`` or ``failed`` function (409 otherwise). The archive is
     stored once per content; the same code as the current one changes nothing and redeploys nothing.
     """
-    function = Function.objects.select_for_update().get(pk=function.pk)
+    function = Function.objects.select_for_update(of=("self",)).select_related("resource").get(pk=function.pk)
     _ensure_not_deleted(function)
     _ensure_redeployable(function, "code")
     try:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<str:public_id>/", views.function_detail_page, name="detail"),
     path("<str:public_id>/lifecycle/", views.function_lifecycle_fragment, name="lifecycle"),
     path("<str:public_id>/edit/", views.function_edit_page, name="edit"),
+    path("<str:public_id>/code/", views.function_code_page, name="upload_code"),
     path("<str:public_id>/deprecate/", views.function_deprecate_page, name="deprecate"),
     path("<str:public_id>/delete/", views.function_delete_page, name="delete"),
     path("<str:public_id>/retry/", views.function_retry, name="retry"),

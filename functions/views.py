@@ -34,8 +34,8 @@ from elbia.pages import (
 )
 from functions.code import CodeUnavailable, code_read
 from functions.filtersets import FunctionFilterSet
-from functions.forms import FunctionCreateForm, FunctionEditForm
-from functions.links import function_code_from_token
+from functions.forms import FunctionCodeForm, FunctionCreateForm, FunctionEditForm
+from functions.links import function_code_from_token, function_code_url
 from functions.models import TRANSIENT_STATUSES, Function, FunctionStatus
 from functions.runtimes import RUNTIMES
 from functions.selectors import function_list
@@ -45,6 +45,7 @@ from functions.services import (
     function_ensure_deletable,
     function_retry_deploy,
     function_update,
+    function_update_code,
 )
 
 #: A function's lifecycle as its timeline shows it.
@@ -59,7 +60,7 @@ LIFECYCLE = (
 #: The sections of a function's page after its status, in order; each is a template reading the page's context.
 #: The function's code (its upload) and a "Test" panel (invoke, the last invocations) join them as
 #: further sections, after the configuration, with the context they need added in ``function_detail_page``.
-SECTIONS = ("functions/_configuration.html", "functions/_usage.html")
+SECTIONS = ("functions/_configuration.html", "functions/_code.html", "functions/_usage.html")
 CONFIGURATION = ("handler", "memory_mb", "timeout_s", "tags")
 CREATE_FIELDS = ("name", "runtime", "region", *CONFIGURATION, "environment")
 
@@ -125,6 +126,8 @@ def function_detail_page(request, public_id: str):
         "runtime": RUNTIMES.get(function.runtime),
         "environment_names": sorted(function.environment),  # names only: values are write-only
         "usage": function_usage_for_month(function=function, month=current_month()),
+        "code_url": function_code_url(function, request) if function.status != FunctionStatus.DELETED else None,
+        "code_form": FunctionCodeForm(),
         **_lifecycle_context(request, function),
     }
     return render(request, "functions/detail.html", context)
@@ -180,6 +183,27 @@ def function_edit_page(request, public_id: str):
         form,
         template="functions/edit.html",
         context={**_form_context("Edit configuration", "Save and deploy", function), "function": function},
+        write=write,
+        fallback=_detail_url(function),
+    )
+
+
+@dashboard_page
+def function_code_page(request, public_id: str):
+    """Upload a new ZIP archive (``function_update_code``): checked, stored, deployed; refusals under the field."""
+    function = _function(request, public_id)
+    form = FunctionCodeForm(request.POST or None, request.FILES or None)
+
+    def write(data: dict) -> str:
+        function_update_code(function=function, archive=data["code"].read())
+        audit_record(action="function.update", request=request, obj=function, changed_fields=["code"])
+        return _detail_url(function)
+
+    return form_page(
+        request,
+        form,
+        template="functions/code.html",
+        context={**_form_context("Upload a new ZIP", "Upload and deploy", function), "function": function},
         write=write,
         fallback=_detail_url(function),
     )

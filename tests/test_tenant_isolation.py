@@ -26,9 +26,12 @@ from oauth2_provider.models import AccessToken, RefreshToken
 from billing.models import Invoice, InvoiceLine, UsageEvent
 from billing.services import invoice_generate_for_month
 from elbia.accounts.models import ApiToken
+from elbia.config import code_storage
+from functions.code import code_store
 from functions.models import Function
 from resources.models import Resource
 from tests.factories import FunctionFactory, UsageEventFactory
+from tests.functions.code_archives import NODE_CODE, zip_of
 from tests.resources.factories import ComputeFactory
 
 ALL_SCOPES = tuple(settings.SCOPES)
@@ -96,9 +99,13 @@ class World:
 @pytest.fixture
 def world(user, other_user, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {**settings.STORAGES, "code": code_storage(bucket="", directory=tmp_path / "code")}
     account = user.account
     compute = ComputeFactory(account=account)
-    function = FunctionFactory(account=account, created_at=timezone.now().replace(year=2020))
+    sha256, size = code_store(NODE_CODE)
+    function = FunctionFactory(
+        account=account, created_at=timezone.now().replace(year=2020), code_sha256=sha256, code_size=size
+    )
     UsageEventFactory(function=function)  # this month
     invoice = invoice_generate_for_month(account=account, month=date(2024, 3, 1))
     # B has objects of its own too, so B's lists are not trivially empty.
@@ -141,7 +148,8 @@ class Case:
     scope: str
     owner_status: int
     path: Callable[[World], str] | None = None  # object routes: the path of one of A's objects
-    body: Callable[[World], dict] | None = None
+    body: Callable[[World], dict | bytes] | None = None  # bytes: sent as they are, with ``content_type``
+    content_type: str = "application/json"
     other_body: Callable[[World], dict] | None = None  # B's body, when it differs from A's
     other_status: int | None = None  # None: 404 on object routes; the owner's status on collections
     listed: bool = False  # a list: B's page must not contain A's IDs
@@ -196,6 +204,14 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/functions/{id}"): Case("functions:read", 200, path=function_path),
     ("PATCH", "v1/functions/{id}"): Case("functions:write", 200, path=function_path, body=lambda w: {"timeout_s": 9}),
     ("DELETE", "v1/functions/{id}"): Case("functions:write", 202, path=function_path),
+    ("GET", "v1/functions/{id}/code"): Case("functions:read", 200, path=lambda w: function_path(w) + "/code"),
+    ("PUT", "v1/functions/{id}/code"): Case(
+        "functions:write",
+        200,
+        path=lambda w: function_path(w) + "/code",
+        body=lambda w: zip_of({"index.js": "exports.handler = async () => 2;\n"}),
+        content_type="application/zip",
+    ),
     ("GET", "v1/usage"): Case("billing:read", 200, other_check=lambda body: body["total_executions"] == 0),
     ("POST", "v1/usage/events"): Case("usage:write", 200, body=events_body, other_status=400),
     ("GET", "v1/billing/invoices"): Case("billing:read", 200, listed=True),
@@ -224,7 +240,8 @@ def call(client, method: str, route: str, case: Case, w: World, as_other: bool =
     assert "{" not in path, f"{route} needs a path builder"
     make_body = (case.other_body if as_other else None) or case.body
     body = make_body(w) if make_body else None
-    return client.generic(method, path, data="" if body is None else _json(body), content_type="application/json")
+    data = body if isinstance(body, bytes) else "" if body is None else _json(body)
+    return client.generic(method, path, data=data, content_type=case.content_type)
 
 
 def _json(body) -> str:

@@ -37,3 +37,19 @@ class IdempotencyKeyReused(APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = "idempotency_key_reused"
     default_detail = "This Idempotency-Key was already used with a different request; use a new key."
+
+
+class PayloadTooLarge(APIException):
+    """The request body is larger than the endpoint takes (checked before it is read, when Content-Length says so)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "Request body is too large."
+
+
+class UnsupportedBodyType(APIException):
+    """A body-carrying endpoint that is not JSON got another media type (the contract's 415)."""
+
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_code = "unsupported_media_type"
+    default_detail = "Unsupported media type in request."

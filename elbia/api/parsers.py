@@ -12,6 +12,10 @@ Refused with ``400 invalid_request`` (``details.body`` says why), before any vie
 
 NUL characters and lone surrogates inside strings are left to the fields that read them (they answer 400 with
 the field's name); bodies above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` are a ``413`` before parsing.
+
+``RawBodyParser`` serves the endpoints whose body is a file (a function's ZIP archive): the bytes are read
+from the stream up to the endpoint's own limit (not ``DATA_UPLOAD_MAX_MEMORY_SIZE``) and filed under one field
+name, so validation errors and the audit trail name that field as they would in a JSON body.
 """
 
 import codecs
@@ -20,6 +24,8 @@ import json
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.settings import api_settings
+
+from elbia.api.exceptions import PayloadTooLarge
 
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 100
@@ -78,3 +84,30 @@ class JSONParser(parsers.JSONParser):
         if nesting_depth_exceeds(data):
             raise ParseError(f"JSON parse error - nesting deeper than {MAX_DEPTH} levels")
         return data
+
+
+class RawBodyParser(parsers.BaseParser):
+    """A body of ``media_type`` taken as it is, at most ``max_bytes``: ``{field: bytes}``; a 413 beyond.
+
+    Subclass with ``media_type``, ``field`` and ``max_bytes``. A ``Content-Length`` over the limit is refused
+    before anything is read; a body without one (or understating it) is read one byte past the limit at most.
+    """
+
+    field: str
+    max_bytes: int
+
+    def too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request body is too large: at most {self.max_bytes:,} bytes are accepted here.")
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        except ValueError:
+            declared = 0
+        if declared > self.max_bytes:
+            raise self.too_large()
+        data = stream.read(self.max_bytes + 1) if stream is not None else b""
+        if len(data) > self.max_bytes:
+            raise self.too_large()
+        return {self.field: data}

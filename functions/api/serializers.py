@@ -5,9 +5,13 @@ resources API nests it (``GET /v1/resources/{id}?expand=function``). Environment
 their names only; their values are write-only.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from elbia.api.serializers import StrictCharField, StrictSerializer, rfc3339
+from functions.code import decode_code_base64
 from functions.models import Function
 from functions.validators import (
     validate_current_runtime,
@@ -27,6 +31,8 @@ SERVER_SET_FIELDS = (
     "id",
     "status",
     "resource",
+    "code_sha256",
+    "code_size",
     "provider_id",
     "created_at",
     "deployment_started",
@@ -52,6 +58,12 @@ class FunctionSerializer(serializers.ModelSerializer):
     )
     tags = serializers.ListField(child=serializers.CharField())
     resource = serializers.CharField(allow_null=True, help_text="ID of the function's resource (type function).")
+    code_sha256 = serializers.CharField(
+        allow_null=True,
+        help_text="SHA-256 of the code's ZIP archive in lowercase hex (64 characters); AWS Lambda's CodeSha256 is "
+        "the base64 of the same digest. Null only for a .NET or Go function no code was uploaded to yet.",
+    )
+    code_size = serializers.IntegerField(allow_null=True, help_text="Size of the code's ZIP archive in bytes.")
     provider_id = serializers.CharField(
         allow_null=True,
         help_text="The provider's own id of the deployed function (its AWS Lambda ARN); null until deployed, "
@@ -74,6 +86,8 @@ class FunctionSerializer(serializers.ModelSerializer):
             "tags",
             "environment",
             "resource",
+            "code_sha256",
+            "code_size",
             "provider_id",
             "created_at",
             "deployment_started",
@@ -102,6 +116,8 @@ class FunctionSerializer(serializers.ModelSerializer):
             "tags": function.tags,
             "environment": sorted(function.environment),  # names only: values are write-only
             "resource": function.resource.public_id if function.resource_id is not None else None,
+            "code_sha256": function.code_sha256 or None,
+            "code_size": function.code_size,
             "provider_id": function.provider_id or None,
             "created_at": rfc3339(function.created_at),
             "deployment_started": rfc3339(function.deployment_started),
@@ -134,6 +150,20 @@ class EnvironmentField(serializers.JSONField):
         super().__init__(validators=[validator], **kwargs)
 
 
+@extend_schema_field(OpenApiTypes.BYTE)
+class CodeField(serializers.Field):
+    """A ZIP archive as base64 (AWS Lambda's ``ZipFile``): the bytes; the service checks the archive itself."""
+
+    def to_internal_value(self, data) -> bytes:
+        try:
+            return decode_code_base64(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+
+    def to_representation(self, value):  # write-only
+        raise NotImplementedError
+
+
 class FunctionCreateSerializer(StrictSerializer):
     """``POST /v1/functions``."""
 
@@ -153,6 +183,13 @@ class FunctionCreateSerializer(StrictSerializer):
     region = StrictCharField(required=False, validators=[validate_region], help_text="Default us-east-1.")
     tags = TagListField(required=False)
     environment = EnvironmentField(required=False, help_text="Variable names to string values (write-only).")
+    code = CodeField(
+        required=False,
+        write_only=True,
+        help_text="The code: a ZIP archive in base64 (standard alphabet, padded), as AWS Lambda's ZipFile. The "
+        "whole request body is at most 1 MB, so about 750 KB of ZIP fit here; upload larger archives (up to 50 MB) "
+        "with PUT /v1/functions/{id}/code. Without it the function gets its runtime's starter handler.",
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -183,6 +220,15 @@ class FunctionUpdateSerializer(StrictSerializer):
         help_text="A merge patch: a string sets a variable, null removes it, unnamed variables stay.",
     )
     status = StrictCharField(required=False, help_text='Only "deprecated" (checked by the service).')
+
+
+class CodeLinkSerializer(serializers.Serializer):
+    """``GET /v1/functions/{id}/code``: where to download the function's current code, without a token."""
+
+    url = serializers.URLField(help_text="A signed link to the ZIP archive; it needs no token and expires.")
+    expires_at = serializers.DateTimeField(help_text="When the link stops working (ELBIA_CODE_LINK_SECONDS later).")
+    code_sha256 = serializers.CharField(help_text="SHA-256 of the archive the link downloads, lowercase hex.")
+    code_size = serializers.IntegerField(help_text="Size of the archive in bytes.")
 
 
 class RuntimeSerializer(serializers.Serializer):

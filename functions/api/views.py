@@ -1,20 +1,28 @@
-"""/v1/functions (list, create, retrieve, update, delete) and the runtime catalog /v1/runtimes."""
+"""/v1/functions (list, create, retrieve, update, delete, code) and the runtime catalog /v1/runtimes."""
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from elbia.api.schema import conflict
+from elbia.api.exceptions import UnsupportedBodyType
+from elbia.api.parsers import RawBodyParser
+from elbia.api.schema import ErrorSerializer, conflict
+from elbia.api.serializers import rfc3339
 from elbia.api.views import ApiView, ApiViewSet, CreateMixin, DestroyMixin, UpdateMixin
 from functions import services
 from functions.api.serializers import (
+    CodeLinkSerializer,
     FunctionCreateSerializer,
     FunctionSerializer,
     FunctionUpdateSerializer,
     RuntimeSerializer,
 )
+from functions.code import MAX_ZIPPED_BYTES
 from functions.filtersets import FunctionFilterSet
+from functions.links import function_code_link
 from functions.runtimes import RUNTIMES
 from functions.selectors import function_list
 
@@ -27,6 +35,64 @@ class RuntimeListView(ApiView):
     @extend_schema(summary="List runtimes", responses=RuntimeSerializer(many=True))
     def get(self, request):
         return Response([asdict(runtime) for runtime in RUNTIMES.values()])
+
+
+ZIP = "application/zip"
+
+
+class ZipArchiveParser(RawBodyParser):
+    """``PUT /v1/functions/{id}/code``: the body is the ZIP archive, at most 50 MB, filed as the field ``code``."""
+
+    media_type = ZIP
+    field = "code"
+    max_bytes = MAX_ZIPPED_BYTES
+
+
+class FunctionCodeActions:
+    """``/v1/functions/{id}/code``: a signed download link to the code (GET), new code from a ZIP body (PUT)."""
+
+    @extend_schema(
+        summary="Get a signed, expiring link to download the function's code",
+        responses={200: CodeLinkSerializer, 409: conflict("the function has no code yet (.NET, Go), or is deleted")},
+    )
+    @action(detail=True, methods=["get"], url_path="code", parser_classes=[ZipArchiveParser])
+    def code(self, request, id: str):
+        link = function_code_link(self.get_object(), request)
+        return Response(
+            {
+                "url": link.url,
+                "expires_at": rfc3339(link.expires_at),
+                "code_sha256": link.code_sha256,
+                "code_size": link.code_size,
+            }
+        )
+
+    @extend_schema(
+        summary="Replace the function's code with a ZIP archive (redeploys)",
+        description=(
+            "The body is the ZIP archive itself, `Content-Type: application/zip`, at most 52,428,800 bytes "
+            "(50 MB). It is checked (a valid ZIP, safe relative paths, at most 10,000 entries and 250 MB "
+            "unpacked, the handler's file present) before anything changes: a bad archive is a 400 whose "
+            "`details.code` says what is wrong, and the deployed code keeps running. New code is stored by "
+            "its sha256 and the function goes back to `deploying`; the same bytes as the current code "
+            "change nothing."
+        ),
+        request={ZIP: OpenApiTypes.BINARY},
+        responses={
+            200: FunctionSerializer,
+            409: conflict("still deploying, deprecated, deleting or deleted"),
+            415: OpenApiResponse(ErrorSerializer, description="The body is not sent as application/zip"),
+        },
+    )
+    @code.mapping.put
+    def upload_code(self, request, id: str):
+        function = self.get_object()
+        sent = request.content_type.split(";")[0].strip()
+        if sent.lower() != ZIP:
+            raise UnsupportedBodyType(
+                f"Send the ZIP archive as the body with Content-Type: {ZIP} (got {sent[:100] or 'none'})."
+            )
+        return self.render(services.function_update_code(function=function, archive=request.data.get("code", b"")))
 
 
 @extend_schema_view(
@@ -48,7 +114,7 @@ class RuntimeListView(ApiView):
         responses={202: FunctionSerializer, 409: conflict("already deleting or deleted, or still deploying")},
     ),
 )
-class FunctionViewSet(CreateMixin, UpdateMixin, DestroyMixin, ApiViewSet):
+class FunctionViewSet(FunctionCodeActions, CreateMixin, UpdateMixin, DestroyMixin, ApiViewSet):
     """Serverless functions of the token's account."""
 
     selector = staticmethod(function_list)

@@ -25,6 +25,7 @@ STATE_DEPENDENT = {
     "POST /v1/usage/events": "each event names an existing function",
     "POST /v1/functions": "the handler must suit the runtime; names must be unique",
     "PATCH /v1/functions/{id}": "the handler must suit the runtime",
+    "PUT /v1/functions/{id}/code": "the body must be a ZIP archive holding the handler's file",
 }
 STATE_DEPENDENT_STATUSES = ["2xx", "400", "401", "403", "404", "409", "422", "429"]
 MAX_EXAMPLES = 25
@@ -49,6 +50,8 @@ CONFIG = schemathesis.Config.from_dict(
         ],
     }
 )
+# A function's code is sent as the raw bytes of a ZIP archive (``format: binary``).
+schemathesis.serializer.alias("application/zip", "application/octet-stream")
 schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", application, config=CONFIG)
 
 

@@ -78,3 +78,11 @@ def test_deploy_refuses_a_directory_with_nothing_to_deploy(elbia, tmp_path):
     result = elbia.run("functions", "deploy", empty)
     assert result.returncode == 2
     assert "Nothing to deploy" in result.stderr
+
+
+def test_deploy_refuses_a_file_that_is_not_a_zip(elbia, tmp_path):
+    notes = tmp_path / "notes.zip"
+    notes.write_text("not an archive")
+    result = elbia.run("functions", "deploy", notes)
+    assert result.returncode == 2
+    assert "is neither a directory nor a ZIP archive" in result.stderr

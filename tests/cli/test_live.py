@@ -7,6 +7,7 @@ import hashlib
 import json
 import stat
 import time
+import zipfile
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
@@ -38,6 +39,9 @@ def route_exists(path: str) -> bool:
     return resolve(path).func is not not_found_view
 
 
+needs_code = pytest.mark.skipif(
+    not route_exists("/v1/functions/FUNC_0000000000/code"), reason="the function code endpoints are not in this build"
+)
 needs_code_and_invocations = pytest.mark.skipif(
     not (
         route_exists("/v1/functions/FUNC_0000000000/code") and route_exists("/v1/functions/FUNC_0000000000/invocations")
@@ -281,6 +285,49 @@ class TestTokenRenewal:
         again = elbia.ok("--debug", "resources", "list")
         assert RENEWED not in again.stderr  # the stored access token works
         elbia.ok("auth", "renew")  # and so does the stored refresh token
+
+
+@needs_code
+class TestDeploy:
+    """``elbia functions deploy`` against ``PUT /v1/functions/{id}/code`` and a real worker deploying the code."""
+
+    def test_deploy_a_directory_then_a_zip_then_a_bad_zip(self, signed_in, elbia, celery_worker, tmp_path):
+        function = elbia.json(
+            "functions", "create", "hello", "--runtime", "Python 3.12", "--handler", "app.handler", "--wait"
+        )
+        source = tmp_path / "hello"
+        source.mkdir()
+        (source / "app.py").write_text("def handler(event, context):\n    return {'greeting': 'hello'}\n")
+        (source / "notes.md").write_text("left out\n")
+        (source / ".elbiaignore").write_text("*.md\n")
+
+        started = time.monotonic()
+        deployed = elbia.json("functions", "deploy", source, "--wait")  # the function is named after the directory
+        elapsed = time.monotonic() - started
+        assert deployed["id"] == function["id"] and deployed["status"] == "active"
+        assert deployed["code_sha256"] == sha256(build_archive(Path(source))) != function["code_sha256"]
+        print(f"elbia functions deploy of a one-file directory, until active: {elapsed:.1f} s")
+
+        packed = tmp_path / "packed.zip"
+        with zipfile.ZipFile(packed, "w") as archive:
+            archive.writestr("app.py", "def handler(event, context):\n    return 2\n")
+        quiet = elbia.run("-q", "functions", "deploy", packed, "--function", "hello")
+        assert quiet.returncode == 0, quiet.stderr
+        assert quiet.stdout.strip() == hashlib.sha256(packed.read_bytes()).hexdigest()
+        now = api_get(signed_in, elbia, f"/v1/functions/{function['id']}")
+        assert (now["status"], now["code_sha256"], now["code_size"]) == (
+            "active",
+            quiet.stdout.strip(),
+            packed.stat().st_size,
+        )
+
+        bad = tmp_path / "bad.zip"
+        with zipfile.ZipFile(bad, "w") as archive:
+            archive.writestr("main.py", "print(1)\n")
+        refused = elbia.run("functions", "deploy", bad, "--function", "hello")
+        assert refused.returncode == 2
+        assert "The archive has no app.py or app/__init__.py" in refused.stderr
+        assert api_get(signed_in, elbia, f"/v1/functions/{function['id']}")["code_sha256"] == now["code_sha256"]
 
 
 @needs_code_and_invocations

@@ -2,6 +2,7 @@
 
 import pytest
 
+from elbia.config import code_storage
 from tests.functions.factories import FunctionFactory
 
 SECRET = "s3cr3t-value-never-shown"
@@ -27,3 +28,10 @@ def eager_celery():
         yield
     finally:
         app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def code_dir(settings, tmp_path):
+    """The code storage on an empty folder of its own."""
+    settings.STORAGES = {**settings.STORAGES, "code": code_storage(bucket="", directory=tmp_path / "code")}
+    return tmp_path / "code"

@@ -36,6 +36,8 @@ OBJECT_FIELDS = {
     "last_executed",
     "failure_reason",
     "provider_id",
+    "code_sha256",
+    "code_size",
 }
 NEW = {"name": "user-authentication", "runtime": "Node.js 20", "handler": "index.handler"}
 

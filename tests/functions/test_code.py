@@ -314,13 +314,6 @@ NODE_STARTER_SHA256 = "e1405c12838cd30b3690ac0f0cacb5486d1e819f80c7b83a36d1b2251
 PYTHON_STARTER_SHA256 = "833a53e7482d34c5c0ba71cfac9f07479c93c89ae648627bc641377097e337c4"
 
 
-@pytest.fixture
-def code_dir(settings, tmp_path):
-    """The code storage on an empty folder of its own."""
-    settings.STORAGES = {**settings.STORAGES, "code": code_storage(bucket="", directory=tmp_path / "code")}
-    return tmp_path / "code"
-
-
 class TestFilesystemStorage:
     def test_the_same_archive_is_stored_once(self, code_dir):
         first = code_store(NODE_CODE)

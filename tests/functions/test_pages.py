@@ -6,11 +6,13 @@ once per form, a fixed number of queries whatever the data, and another account'
 404 page.
 """
 
+import hashlib
 import re
 import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template.defaultfilters import date as date_filter
 from django.test import Client
 from django.utils import timezone
@@ -19,14 +21,17 @@ from billing.models import Price
 from billing.periods import current_month
 from elbia.audit.models import AuditEvent
 from functions.api.serializers import FunctionSerializer
+from functions.code import code_read, code_store
 from functions.models import Function
 from tests.factories import UsageEventFactory
+from tests.functions.code_archives import NODE_CODE, zip_of
 from tests.functions.conftest import SECRET
 from tests.functions.factories import FunctionFactory
 from tests.pages import rows
 from tests.resources.test_pages import field_errors, post, unescape
 
 pytestmark = pytest.mark.django_db
+NEW_CODE = zip_of({"index.mjs": "export const handler = async () => 'v2';\n"})
 
 CREATE = {
     "name": "thumbnailer",
@@ -163,6 +168,8 @@ def test_function_pages_query_counts_do_not_grow(signed_in, account, django_asse
         assert signed_in.get("/functions/new/").status_code == 200
     with django_assert_num_queries(4):  # ... and the function
         assert signed_in.get(f"/functions/{function.public_id}/edit/").status_code == 200
+    with django_assert_num_queries(4):
+        assert signed_in.get(f"/functions/{function.public_id}/code/").status_code == 200
     with django_assert_num_queries(4):
         assert signed_in.get(f"/functions/{function.public_id}/deprecate/").status_code == 200
     with django_assert_num_queries(4):
@@ -330,6 +337,110 @@ def test_retry_a_failed_deployment(signed_in, account):
     assert AuditEvent.objects.get(action="function.retry_deploy").changed_fields == ["status"]
 
 
+# --- Code ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def coded(account, code_dir):
+    """An active function running ``NODE_CODE``, deployed by AWS Lambda."""
+    sha256, size = code_store(NODE_CODE)
+    return FunctionFactory(
+        account=account,
+        code_sha256=sha256,
+        code_size=size,
+        provider_id="arn:aws:lambda:us-east-1:123456789012:function:elbia-fn",
+    )
+
+
+def upload(client, function, archive: bytes, form_id=None, name: str = "code.zip"):
+    upload = SimpleUploadedFile(name, archive, content_type="application/zip")
+    return post(client, f"/functions/{function.public_id}/code/", {"code": upload}, form_id=form_id)
+
+
+def test_a_function_page_shows_its_code_and_provider_id(signed_in, coded):
+    page = signed_in.get(f"/functions/{coded.public_id}/").content.decode()
+    code = page[page.index('id="function-code"') :]
+    assert f'<code data-field="code_sha256">{coded.code_sha256}</code>' in code
+    assert f'<span data-field="code_size">{len(NODE_CODE)}\xa0bytes</span>' in code
+    link = re.search(r'<a href="(http://testserver/functions/code/[^"]+)" download>', code).group(1)
+    assert b"".join(signed_in.get(link.removeprefix("http://testserver")).streaming_content) == NODE_CODE
+    assert f"<code>{coded.provider_id}</code>" in page
+    assert 'enctype="multipart/form-data"' in code and "Upload a new ZIP" in code
+
+
+def test_a_function_without_code_says_so(signed_in, account):
+    go = FunctionFactory(account=account, runtime="Go 1.x", handler="bootstrap")
+    page = signed_in.get(f"/functions/{go.public_id}/").content.decode()
+    assert "No code yet" in page and "/functions/code/" not in page
+    assert "<dt>Provider ID</dt><dd>—</dd>" in page
+
+
+def test_upload_a_new_zip(signed_in, coded, user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as queued:
+        response = upload(signed_in, coded, NEW_CODE)
+    assert response.status_code == 302 and response["Location"] == f"/functions/{coded.public_id}/"
+    coded.refresh_from_db()
+    assert (coded.code_sha256, coded.code_size) == (hashlib.sha256(NEW_CODE).hexdigest(), len(NEW_CODE))
+    assert coded.status == "deploying" and code_read(coded.code_sha256) == NEW_CODE
+    assert [callback.task_name for callback in queued] == ["functions.tasks.deploy_function"]
+    event = AuditEvent.objects.get(action="function.update")
+    assert (event.object_id, event.actor_user, event.changed_fields) == (coded.public_id, user, ["code"])
+    page = signed_in.get(response["Location"]).content.decode()
+    assert coded.code_sha256 in page and "new code can be uploaded once it is active or failed" in page
+
+
+def test_submitting_an_upload_twice_writes_once(signed_in, coded, account):
+    form_id = uuid.uuid4()
+    first = upload(signed_in, coded, NEW_CODE, form_id=form_id)
+    second = upload(signed_in, coded, zip_of({"index.js": "exports.handler = async () => 3;"}), form_id=form_id)
+    assert second.status_code == 302 and second["Location"] == first["Location"]
+    coded.refresh_from_db()
+    assert coded.code_sha256 == hashlib.sha256(NEW_CODE).hexdigest()
+    assert AuditEvent.objects.filter(action="function.update").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (b"not a zip at all", "The code is not a ZIP archive (or the archive is damaged)."),
+        (
+            zip_of({"main.js": "x"}),
+            "The archive has no index.js or index.mjs or index.cjs: the handler 'index.handler' of a Node.js 20 "
+            "function is there.",
+        ),
+        (b"", "The chosen file is empty."),
+    ],
+)
+def test_a_refused_archive_is_shown_under_the_field_and_changes_nothing(signed_in, coded, archive, message):
+    response = upload(signed_in, coded, archive)
+    assert response.status_code == 400
+    assert [unescape(error) for error in field_errors(response, "code")] == [message]
+    coded.refresh_from_db()
+    assert coded.code_size == len(NODE_CODE) and coded.status == "active"
+    assert not AuditEvent.objects.exists()
+    retry = upload(
+        signed_in,
+        coded,
+        NEW_CODE,
+        form_id=re.search(r'name="form_id" value="([^"]+)"', response.content.decode()).group(1),
+    )
+    assert retry.status_code == 302  # the same form, corrected, goes through
+
+
+def test_no_file_is_refused(signed_in, coded):
+    response = post(signed_in, f"/functions/{coded.public_id}/code/")
+    assert field_errors(response, "code") == ["Choose a ZIP archive to upload."]
+
+
+def test_a_deploying_function_takes_no_code(signed_in, account, code_dir):
+    deploying = FunctionFactory(account=account, status="deploying")
+    response = upload(signed_in, deploying, NEW_CODE)
+    assert response.status_code == 400
+    assert "is still deploying; change its code once it is active or failed." in response.content.decode()
+    deploying.refresh_from_db()
+    assert deploying.code_sha256 is None
+
+
 # --- Safety: other accounts, CSRF -----------------------------------------------------------------------
 
 OBJECT_ROUTES = [
@@ -337,6 +448,8 @@ OBJECT_ROUTES = [
     ("get", "/functions/{id}/lifecycle/"),
     ("get", "/functions/{id}/edit/"),
     ("post", "/functions/{id}/edit/"),
+    ("get", "/functions/{id}/code/"),
+    ("post", "/functions/{id}/code/"),
     ("get", "/functions/{id}/deprecate/"),
     ("post", "/functions/{id}/deprecate/"),
     ("get", "/functions/{id}/delete/"),
@@ -372,6 +485,8 @@ def test_every_form_carries_a_csrf_token_and_a_post_without_one_is_refused(user,
     for path in (
         "/functions/new/",
         f"/functions/{function.public_id}/edit/",
+        f"/functions/{function.public_id}/code/",
+        f"/functions/{function.public_id}/",
         f"/functions/{function.public_id}/deprecate/",
         f"/functions/{function.public_id}/delete/",
         f"/functions/{failed.public_id}/",

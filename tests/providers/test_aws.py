@@ -19,7 +19,6 @@ from elbia.providers import NotReady, ProviderError, TransientProviderError, get
 from elbia.providers.aws import ACCOUNT_TAG, FUNCTION_TAG, RESOURCE_TAG, _translate
 from functions.code import code_read
 from functions.models import Function
-from functions.services import function_update_code
 from functions.tasks import detect_function_drift
 from resources.models import Resource, ResourceStatus
 from resources.tasks import detect_resource_drift, provision_resource
@@ -240,9 +239,13 @@ def test_function_is_deployed_to_lambda_redeployed_on_changes_and_deleted(celery
     assert api.get(f"{LIST}/{created['resource']}").json()["memory"] == "512MB"
 
     code = zip_of({"index.mjs": "export const handler = async () => 'v2';\n"})
-    function_update_code(function=stored, archive=code)
-    wait_for(api, f"{FUNCTIONS}/{created['id']}", "active")
-    assert aws.lambda_function(created["id"])["Configuration"]["CodeSha256"] == lambda_sha256(code)
+    uploaded = api.put(f"{FUNCTIONS}/{created['id']}/code", data=code, content_type="application/zip")
+    assert uploaded.status_code == 200, uploaded.content
+    assert uploaded.json()["status"] == "deploying"
+    redeployed = wait_for(api, f"{FUNCTIONS}/{created['id']}", "active")
+    # the API's hex sha256 and Lambda's base64 CodeSha256 are the same digest
+    lambda_hash = aws.lambda_function(created["id"])["Configuration"]["CodeSha256"]
+    assert lambda_hash == lambda_sha256(code) == base64.b64encode(bytes.fromhex(redeployed["code_sha256"])).decode()
 
     assert api.delete(f"{FUNCTIONS}/{created['id']}").status_code == 202
     wait_for(api, f"{FUNCTIONS}/{created['id']}", "deleted")

@@ -2,6 +2,7 @@
 
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 import click
@@ -126,27 +127,31 @@ def create(state: State, name, runtime, handler, memory_mb, timeout_s, region, t
 
 
 @functions.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--function", "ref", metavar="NAME|ID", help="The function to deploy to (default: the directory's name).")
-@click.option("--no-wait", is_flag=True, help="Return once uploaded, without waiting for the deployment.")
+@click.argument("source", metavar="DIR|FILE.zip", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--function", "ref", metavar="NAME|ID", help="The function to deploy to (default: the directory's or file's name)."
+)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Follow the deployment until active or failed (exit 1 if failed), or return once uploaded.",
+)
 @wait_timeout_option
 @output_options
 @pass_state
-def deploy(state: State, directory: Path, ref: str | None, no_wait: bool, wait_timeout: float):
-    """Zip DIRECTORY reproducibly (skipping what .elbiaignore names), upload it, wait until active.
+def deploy(state: State, source: Path, ref: str | None, wait: bool, wait_timeout: float):
+    """Upload a function's code: DIR zipped reproducibly (skipping what .elbiaignore names), or a ready FILE.zip.
 
-    Prints the function with its code_sha256 (with --quiet, the hash alone).
+    Waits until the function is active again and prints it with its code_sha256 (with --quiet, the hash alone).
     """
-    files = archive.included_files(directory)
-    if not files:
-        raise click.UsageError(f"Nothing to deploy: {directory} has no file that .elbiaignore leaves in.")
-    data = archive.build_archive(directory)
+    data, what = _deploy_archive(source)
     if len(data) > archive.MAX_ARCHIVE_BYTES:
         raise CliError(f"The archive is {len(data):,} bytes; the API takes at most 50 MB.", ExitCode.USAGE)
     digest = archive.sha256(data)
-    ref = ref or directory.resolve().name
+    ref = ref or (source.resolve().name if source.is_dir() else source.stem)
     function_id = resolve(state, ref)
-    state.printer.message(f"Uploading {len(files)} files ({len(data):,} bytes, sha256 {digest}) to {function_id}.")
+    state.printer.message(f"Uploading {what} ({len(data):,} bytes, sha256 {digest}) to {function_id}.")
     response = state.client.request(
         "PUT", f"{PATH}/{function_id}/code", content=data, headers={"Content-Type": "application/zip"}
     )
@@ -158,13 +163,26 @@ def deploy(state: State, directory: Path, ref: str | None, no_wait: bool, wait_t
         return is_active(item) and item.get("code_sha256", expected) == expected
 
     final = uploaded or fetch(state, function_id)
-    if not no_wait:
+    if wait:
         final = settle(state, function_id, done=deployed, timeout=wait_timeout)
     if state.printer.quiet and not state.printer.json_mode:
         state.printer.text(final.get("code_sha256") or expected)
         return
     state.printer.record(final)
-    state.printer.message(f"Deployed {final.get('name', ref)}: code sha256 {final.get('code_sha256') or expected}")
+    done = "Deployed" if wait else "Uploaded (deploying)"
+    state.printer.message(f"{done} {final.get('name', ref)}: code sha256 {final.get('code_sha256') or expected}")
+
+
+def _deploy_archive(source: Path) -> tuple[bytes, str]:
+    """The ZIP to upload from ``source`` (a directory to zip, or a .zip file as it is) and what it holds, in words."""
+    if source.is_dir():
+        files = archive.included_files(source)
+        if not files:
+            raise click.UsageError(f"Nothing to deploy: {source} has no file that .elbiaignore leaves in.")
+        return archive.build_archive(source), f"{len(files)} files"
+    if not zipfile.is_zipfile(source):
+        raise click.UsageError(f"{source} is neither a directory nor a ZIP archive.")
+    return source.read_bytes(), source.name
 
 
 @functions.command()
