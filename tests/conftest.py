@@ -158,7 +158,10 @@ def celery_worker(transactional_db):
 
     app.conf.broker_url = settings.CELERY_BROKER_URL
     app.control.purge()  # messages left by earlier tests point at rows that no longer exist
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING") as worker:
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.ELBIA_INVOCATIONS_QUEUE]  # the Procfile's worker's
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING", queues=queues
+    ) as worker:
         yield worker
 
 
