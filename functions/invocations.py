@@ -12,7 +12,6 @@ execution's record must not exist without its charge.
 
 import json
 import logging
-import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -26,6 +25,7 @@ from elbia.accounts.models import Account
 from elbia.errors import Conflict, Unavailable
 from elbia.outbox import enqueue
 from elbia.providers import ProviderError, TransientProviderError, get_provider
+from elbia.providers.base import InvokeResult
 from functions import concurrency
 from functions.models import Function, FunctionStatus, Invocation, InvocationStatus, InvocationType
 from functions.runtime.environments import LOG_TAIL_BYTES, Outcome, billed, ensure_local
@@ -47,27 +47,32 @@ def _run(function: Function, event: bytes, request_id: str) -> Outcome:
     provider = get_provider()
     if not provider.runs_functions:
         return runtime_invoke(function, event, request_id)
-    started = time.monotonic()
     try:
         answer = provider.invoke(function, event, request_id)
     except (ProviderError, TransientProviderError) as error:
         raise Unavailable(f"The provider could not run the function: {error}") from None
-    duration_ms = answer.duration_ms or (time.monotonic() - started) * 1000
+    return outcome_of(answer, request_id=request_id)
+
+
+def outcome_of(answer: InvokeResult, *, request_id: str) -> Outcome:
+    """A provider's answer as the local runtime's ``Outcome``: the value, or an error in Lambda's shape."""
     try:
         payload = json.loads(answer.payload) if answer.payload else None
     except ValueError:
         payload = answer.payload.decode(errors="replace")
     outcome = Outcome(
         ok=answer.function_error is None,
-        duration_ms=duration_ms,
-        billed_duration_ms=billed(duration_ms),
-        log_tail=answer.log_tail[-LOG_TAIL_BYTES:],
+        duration_ms=answer.duration_ms,
+        billed_duration_ms=billed(answer.duration_ms),
+        log_tail=answer.log_tail.encode()[-LOG_TAIL_BYTES:].decode(errors="ignore"),
+        cold=answer.init_duration_ms is not None,
+        init_duration_ms=answer.init_duration_ms,
         request_id=request_id,
     )
     if outcome.ok:
         outcome.result = payload
     else:
-        error = payload if isinstance(payload, dict) else {"errorMessage": str(payload)}
+        error = payload if isinstance(payload, dict) else {"errorMessage": "" if payload is None else str(payload)}
         outcome.error = {
             "errorType": str(error.get("errorType") or answer.function_error),
             "errorMessage": str(error.get("errorMessage", "")),

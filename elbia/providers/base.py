@@ -29,12 +29,14 @@ class NotReady(Exception):
 @dataclass(frozen=True)
 class InvokeResult:
     """What the provider's run of a function answered: the handler's JSON ``payload`` (its value, or the error
-    document when ``function_error`` is set, e.g. ``"Unhandled"``), the output's tail, and the run's duration."""
+    document when ``function_error`` is set, e.g. ``"Unhandled"``), the output's tail, the run's duration, and
+    its cold start's (``None`` when it was warm)."""
 
     payload: bytes
     function_error: str | None
     log_tail: str
     duration_ms: float
+    init_duration_ms: float | None = None
 
 
 class Provider(ABC):
