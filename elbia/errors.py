@@ -35,3 +35,13 @@ class Unavailable(DomainError):
     """Something the request needs is missing for now (prices for a month, a runtime); retrying later may work."""
 
     code = "unavailable"
+
+
+class LimitReached(DomainError):
+    """Too much at once (a concurrency limit): the same request may succeed after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -170,6 +170,11 @@ ELBIA_RUNTIME_IDLE_SECONDS = _read("ELBIA_RUNTIME_IDLE_SECONDS", parse_seconds, 
 ELBIA_RUNTIME_UID_BASE = _read("ELBIA_RUNTIME_UID_BASE", parse_count, 900000)
 ELBIA_RUNTIME_PYTHON = env.str("ELBIA_RUNTIME_PYTHON", default="")
 ELBIA_RUNTIME_NODE = env.str("ELBIA_RUNTIME_NODE", default="")
+# Invocations (functions.invocations): at most this many runs of one function, and of one account's functions, at
+# once (beyond: 429); an invocation's record (outcome, output tail) is kept this many days.
+ELBIA_FUNCTION_CONCURRENCY = _read("ELBIA_FUNCTION_CONCURRENCY", parse_count, 10)
+ELBIA_ACCOUNT_CONCURRENCY = _read("ELBIA_ACCOUNT_CONCURRENCY", parse_count, 50)
+ELBIA_INVOCATION_RETENTION_DAYS = _read("ELBIA_INVOCATION_RETENTION_DAYS", parse_count, 7)
 # Absolute base for links the API hands out when there is no request to build them from.
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
@@ -338,6 +343,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # line each, on every Ctrl-C). With a real broker, prefork: the task time limits above need it.
 CELERY_WORKER_POOL = "threads" if CELERY_BROKER_URL.startswith("sqla+") else "prefork"
 CELERY_TASK_DEFAULT_QUEUE = "elbia"
+# Queued invocations have a queue of their own (the Procfile's worker consumes both): a burst of them never
+# delays lifecycle work, and they can be given workers of their own.
+ELBIA_INVOCATIONS_QUEUE = "invocations"
+CELERY_TASK_ROUTES = {"functions.tasks.run_invocation": {"queue": ELBIA_INVOCATIONS_QUEUE}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -378,6 +387,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Just after every UTC midnight (and hourly, should one be missed): open compute spans are metered
     # up to that midnight in the daily rollups (billing.rollups; a run that finds nothing new does nothing).
+    "purge-expired-invocations": {
+        "task": "functions.tasks.purge_expired_invocations",
+        "schedule": crontab(minute=23),
+    },
     "close-metering-day": {
         "task": "billing.tasks.close_metering_day",
         "schedule": crontab(minute=2),
@@ -397,6 +410,7 @@ SCOPES = {
     "resources:write": "Create, change and delete resources.",
     "functions:read": "List and read functions and runtimes.",
     "functions:write": "Deploy, change, deprecate and delete functions.",
+    "functions:invoke": "Invoke functions and read their invocations.",
     "billing:read": "Read usage and invoices.",
     "usage:write": "Send function execution records (for metering service accounts).",
 }

@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import Exists, OuterRef
 
 from elbia.filtersets import ListFilterSet, OrderingFilter, PatternFilter, value_choices
-from functions.models import Function, FunctionStatus, FunctionTag
+from functions.models import Function, FunctionStatus, FunctionTag, Invocation, InvocationStatus
 from functions.runtimes import RUNTIME_NAMES, runtime_name
 from functions.validators import MAX_TAG_LENGTH, TAG
 from resources.catalog import REGIONS
@@ -57,3 +57,18 @@ class FunctionFilterSet(ListFilterSet):
             return queryset
         tagged = FunctionTag.objects.filter(account=OuterRef("account_id"), tag=value, function=OuterRef("pk"))
         return queryset.filter(Exists(tagged))
+
+
+class InvocationFilterSet(ListFilterSet):
+    """A function's invocations by status, newest first by default."""
+
+    status = django_filters.ChoiceFilter(
+        choices=value_choices(InvocationStatus.values),
+        empty_label="All statuses",
+        help_text="Only invocations in this status.",
+    )
+    ordering = OrderingFilter(ORDERINGS, default=DEFAULT_ORDERING)
+
+    class Meta:
+        model = Invocation
+        fields = ["status", "ordering"]

@@ -4,11 +4,14 @@ The services check every value and their messages are shown next to the fields. 
 are write-only: a form never renders one back, not even after a refused submission.
 """
 
+import json
+
 from django import forms
 from django.core.exceptions import ValidationError
 
 from elbia.forms import OnceForm, SecretKeyValueField, WordListField
 from functions.code import MAX_ZIPPED_BYTES
+from functions.runtime.environments import MAX_EVENT_BYTES
 from functions.runtimes import CURRENT_RUNTIMES, RUNTIMES
 from functions.validators import MEMORY_MB, TIMEOUT_S
 from resources.forms import DEFAULT_REGION, region_choices
@@ -106,3 +109,21 @@ class FunctionCodeForm(OnceForm):
         if upload.size > MAX_ZIPPED_BYTES:
             raise ValidationError(f"The archive is {upload.size:,} bytes; at most {MAX_ZIPPED_BYTES:,} are allowed.")
         return upload
+class InvokeForm(OnceForm):
+    """The function page's Test panel: an event (any JSON, at most 6 MB) to invoke the function with."""
+
+    event = forms.CharField(
+        label="Event (JSON)",
+        strip=False,
+        max_length=MAX_EVENT_BYTES,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="Any JSON value: an object, an array, a string, a number, true, false or null.",
+    )
+
+    def clean_event(self) -> bytes:
+        text = self.cleaned_data["event"]
+        try:
+            json.loads(text)
+        except ValueError as error:
+            raise ValidationError(f"Not valid JSON: {error}.") from None
+        return text.encode()

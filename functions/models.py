@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from elbia.accounts.models import Account, AccountScopedQuerySet
+from elbia.api.ids import PublicIdModel
 from elbia.encryption import EncryptedValuesJSONField
 from elbia.lifecycle import LifecycleModel
 from functions.code import CodeUnavailable, code_read
@@ -146,3 +148,66 @@ class FunctionTag(models.Model):
 
     def __str__(self) -> str:
         return self.tag
+
+
+class InvocationStatus(models.TextChoices):
+    """An invocation's course: queued (asynchronous only) -> running -> succeeded or failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class InvocationType(models.TextChoices):
+    """How the caller asked: ``RequestResponse`` waits for the result, ``Event`` queues it (AWS Lambda's names)."""
+
+    REQUEST_RESPONSE = "RequestResponse"
+    EVENT = "Event"
+
+
+class Invocation(PublicIdModel):
+    """One run of a function on one event: its outcome, measures and output tail, kept 7 days.
+
+    A running invocation holds a concurrency slot until ``lease_expires_at`` at the latest (see
+    ``functions.concurrency``); its finish records the usage event (``event_id`` = ``public_id``).
+    """
+
+    PUBLIC_ID_PREFIX = "EXEC_"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="invocations", db_index=False)
+    invocation_type = models.CharField(max_length=16, choices=InvocationType.choices)
+    status = models.CharField(max_length=16, choices=InvocationStatus.choices)
+    # The event of a queued invocation until it runs (a synchronous one never stores it).
+    event = models.BinaryField(null=True, editable=False)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True, help_text="{errorType, errorMessage, trace} when it failed.")
+    log_tail = models.TextField(blank=True, help_text="The last 4 KB of the function's output.")
+    duration_ms = models.FloatField(null=True, blank=True)
+    billed_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    init_duration_ms = models.FloatField(null=True, blank=True)
+    memory_mb = models.PositiveIntegerField()
+    cold = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = AccountScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A function's invocations, newest first (the list, the console's last ten).
+            models.Index(fields=["account", "function", "-created_at", "-id"], name="invocation_function"),
+            # The purge: oldest first.
+            models.Index(fields=["created_at"], name="invocation_created"),
+            # Counting the running invocations (concurrency without Redis).
+            models.Index(
+                fields=["account", "function"], condition=models.Q(status="running"), name="invocation_running"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id

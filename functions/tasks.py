@@ -11,16 +11,21 @@ app provisions and tears down; these tasks follow it:
   to ``deleting``), or failed with the reason if tearing the resource down failed.
 - ``reap_stuck_functions`` (every minute, Celery beat): a function left in a transient status longer than
   ``ELBIA_STUCK_AFTER`` is requeued, and failed after ``ELBIA_STUCK_REQUEUES`` requeues.
+- ``run_invocation`` (the ``invocations`` queue): runs a queued invocation (``functions.invocations``).
+- ``purge_expired_invocations`` (hourly): deletes invocations older than 7 days.
 - ``detect_function_drift`` (every five minutes): an active function that the provider no longer reports is
   failed, with its resource, with a reason saying so (``elbia.drift``).
 """
 
 from celery import shared_task
+from django.conf import settings
 
 from elbia import drift
+from elbia.errors import LimitReached, Unavailable
 from elbia.lifecycle import Lifecycle, LifecycleTask, NotReady, Step, StepFailed
 from elbia.providers import get_provider
 from functions.code import CodeUnavailable
+from functions.invocations import invocation_fail_by_id, invocation_run_queued, invocations_purge_expired
 from functions.models import Function, FunctionStatus
 from functions.services import function_fail_drifted
 from resources.models import Resource, ResourceStatus
@@ -109,3 +114,29 @@ def detect_function_drift() -> int:
         done_at="deployed_at",
         fail=lambda ids, reason: function_fail_drifted(function_ids=ids, reason=reason),
     )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def run_invocation(self, invocation_id: int, attempts: int = 0) -> str:
+    """Run a queued invocation (``X-Elbia-Invocation-Type: Event``) on the invocations queue.
+
+    Over a concurrency limit it waits its turn (retried a second later, as long as it takes); when nothing
+    can run it (the runner down) it is retried with backoff ``ELBIA_PROVIDER_MAX_RETRIES`` times, then failed.
+    """
+    try:
+        invocation = invocation_run_queued(invocation_id=invocation_id)
+    except LimitReached as refusal:
+        raise self.retry(args=(invocation_id, attempts), countdown=refusal.retry_after) from None
+    except Unavailable as error:
+        if attempts >= settings.ELBIA_PROVIDER_MAX_RETRIES:
+            invocation_fail_by_id(invocation_id=invocation_id, error_type="Runtime.Unavailable", message=str(error))
+            return "failed"
+        backoff = min(settings.ELBIA_RETRY_BACKOFF * 2**attempts, settings.ELBIA_RETRY_BACKOFF_MAX)
+        raise self.retry(args=(invocation_id, attempts + 1), countdown=backoff) from None
+    return "skipped" if invocation is None else invocation.status
+
+
+@shared_task(acks_late=True)
+def purge_expired_invocations() -> int:
+    """Delete invocations past their retention (7 days)."""
+    return invocations_purge_expired()

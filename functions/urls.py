@@ -17,4 +17,5 @@ urlpatterns = [
     path("<str:public_id>/deprecate/", views.function_deprecate_page, name="deprecate"),
     path("<str:public_id>/delete/", views.function_delete_page, name="delete"),
     path("<str:public_id>/retry/", views.function_retry, name="retry"),
+    path("<str:public_id>/invoke/", views.function_invoke, name="invoke"),
 ]

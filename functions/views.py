@@ -7,6 +7,7 @@ page shows its usage this month from ``billing.selectors``: a page may read the 
 that bills it (models and services keep the one direction billing → functions → resources).
 """
 
+import json
 from io import BytesIO
 
 from django.http import FileResponse, Http404, HttpResponse
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from billing.periods import current_month
 from billing.selectors import function_usage_for_month
+from elbia.api.ids import is_public_id
 from elbia.audit.selectors import audit_trail
 from elbia.audit.services import audit_record
 from elbia.errors import Conflict
@@ -31,14 +33,16 @@ from elbia.pages import (
     live_context,
     owned_or_404,
     timeline,
+    write_once,
 )
 from functions.code import CodeUnavailable, code_read
 from functions.filtersets import FunctionFilterSet
-from functions.forms import FunctionCodeForm, FunctionCreateForm, FunctionEditForm
+from functions.forms import FunctionCodeForm, FunctionCreateForm, FunctionEditForm, InvokeForm
+from functions.invocations import invocation_invoke
 from functions.links import function_code_from_token, function_code_url
-from functions.models import TRANSIENT_STATUSES, Function, FunctionStatus
+from functions.models import TRANSIENT_STATUSES, Function, FunctionStatus, Invocation
 from functions.runtimes import RUNTIMES
-from functions.selectors import function_list
+from functions.selectors import function_list, invocation_list
 from functions.services import (
     function_create,
     function_delete,
@@ -58,9 +62,12 @@ LIFECYCLE = (
     Milestone("deleted_at", "Deleted", "done"),
 )
 #: The sections of a function's page after its status, in order; each is a template reading the page's context.
-#: The function's code (its upload) and a "Test" panel (invoke, the last invocations) join them as
-#: further sections, after the configuration, with the context they need added in ``function_detail_page``.
-SECTIONS = ("functions/_configuration.html", "functions/_code.html", "functions/_usage.html")
+SECTIONS = ("functions/_configuration.html", "functions/_code.html", "functions/_test.html", "functions/_usage.html")
+#: How many invocations the Test panel lists, newest first.
+RECENT_INVOCATIONS = 10
+#: The Test panel keeps the last event sent (per function, in the session) when it is at most this long.
+KEPT_EVENT_BYTES = 64 * 1024
+DEFAULT_EVENT = '{\n  "key": "value"\n}'
 CONFIGURATION = ("handler", "memory_mb", "timeout_s", "tags")
 CREATE_FIELDS = ("name", "runtime", "region", *CONFIGURATION, "environment")
 
@@ -115,11 +122,25 @@ def function_list_page(request):
     )
 
 
-@dashboard_page
-@require_safe
-def function_detail_page(request, public_id: str):
-    """A function: its configuration (environment variable names, never values), lifecycle and usage this month."""
-    function = _function(request, public_id)
+def _event_key(function: Function) -> str:
+    return f"test-event:{function.public_id}"
+
+
+def _test_context(request, function: Function, form: InvokeForm | None) -> dict:
+    """The Test panel: the event form, the invocation asked for (``?invocation=``), the last ten (two queries)."""
+    invocations = invocation_list(account=request.account).filter(function=function)
+    recent = list(invocations.order_by("-created_at", "-id")[:RECENT_INVOCATIONS])
+    shown_id = request.GET.get("invocation", "")
+    shown = next((invocation for invocation in recent if invocation.public_id == shown_id), None)
+    if shown is None and is_public_id(shown_id, Invocation.PUBLIC_ID_PREFIX):
+        shown = invocations.filter(public_id=shown_id).first()
+    if form is None:
+        form = InvokeForm(initial={"event": request.session.get(_event_key(function), DEFAULT_EVENT)})
+    shown_result = json.dumps(shown.result, indent=2, ensure_ascii=False) if shown is not None else ""
+    return {"invoke_form": form, "invocations": recent, "shown_invocation": shown, "shown_result": shown_result}
+
+
+def _detail_page(request, function: Function, *, invoke_form: InvokeForm | None = None, status: int = 200):
     context = {
         "section": "functions",
         "sections": SECTIONS,
@@ -129,8 +150,41 @@ def function_detail_page(request, public_id: str):
         "code_url": function_code_url(function, request) if function.status != FunctionStatus.DELETED else None,
         "code_form": FunctionCodeForm(),
         **_lifecycle_context(request, function),
+        **_test_context(request, function, invoke_form),
     }
-    return render(request, "functions/detail.html", context)
+    return render(request, "functions/detail.html", context, status=status)
+
+
+@dashboard_page
+@require_safe
+def function_detail_page(request, public_id: str):
+    """A function: its configuration (environment variable names, never values), lifecycle, a Test panel and
+    its usage this month."""
+    return _detail_page(request, _function(request, public_id))
+
+
+@dashboard_page
+@require_POST
+def function_invoke(request, public_id: str):
+    """The Test panel's Invoke: run the function on the event (``invocation_invoke``, as the API does), then
+    show the function's page with the outcome (``?invocation=``). The panel's form asks with htmx and swaps
+    the panel alone from that page; without JavaScript the browser follows the redirect."""
+    function = _function(request, public_id)
+    form = InvokeForm(request.POST)
+    if form.is_valid():
+        event = form.cleaned_data["event"]
+
+        def write() -> str:
+            invocation = invocation_invoke(account=request.account, function=function, event=event)
+            if len(event) <= KEPT_EVENT_BYTES:
+                request.session[_event_key(function)] = event.decode()
+            return f"{_detail_url(function)}?invocation={invocation.public_id}#test"
+
+        done = write_once(request, form, write, fallback=f"{_detail_url(function)}#test")
+        if done is not None:
+            return done
+    # htmx swaps only successful answers: the refused form comes back as one, for the panel to show it.
+    return _detail_page(request, function, invoke_form=form, status=200 if request.headers.get("HX-Request") else 400)
 
 
 @dashboard_page

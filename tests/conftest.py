@@ -1,6 +1,11 @@
-"""Fixtures for the whole suite: users, tokens, API clients, a real Celery worker and an AWS API emulator."""
+"""Fixtures for the whole suite: users, tokens, API clients, a real Celery worker, the function runner and an
+AWS API emulator."""
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -158,8 +163,36 @@ def celery_worker(transactional_db):
 
     app.conf.broker_url = settings.CELERY_BROKER_URL
     app.control.purge()  # messages left by earlier tests point at rows that no longer exist
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING") as worker:
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.ELBIA_INVOCATIONS_QUEUE]  # the Procfile's worker's
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING", queues=queues
+    ) as worker:
         yield worker
+
+
+@pytest.fixture
+def runner():
+    """``manage.py run_runtime`` on a free loopback port, stopped (with its environments) after the test."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_runtime", "--port", "0"],
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"ELBIA_RUNTIME_IDLE_SECONDS": "60"},
+    )
+    line = process.stdout.readline()
+    assert line.startswith("Runner listening on 127.0.0.1:"), line
+    port = int(line.split(":")[1].split()[0])
+    yield port
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+
+
+@pytest.fixture
+def runner_port(runner, settings):
+    """The runner above, as the one the application calls (``ELBIA_RUNNER_PORT``)."""
+    settings.ELBIA_RUNNER_PORT = runner
+    return runner
 
 
 @pytest.fixture(scope="session")

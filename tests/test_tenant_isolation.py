@@ -28,14 +28,14 @@ from billing.services import invoice_generate_for_month
 from elbia.accounts.models import ApiToken
 from elbia.config import code_storage
 from functions.code import code_store
-from functions.models import Function
+from functions.models import Function, Invocation
 from resources.models import Resource
 from tests.factories import FunctionFactory, UsageEventFactory
 from tests.functions.code_archives import NODE_CODE, zip_of
 from tests.resources.factories import ComputeFactory
 
 ALL_SCOPES = tuple(settings.SCOPES)
-ID_PREFIXES = ("RES_", "FUNC_", "INV_")
+ID_PREFIXES = ("RES_", "FUNC_", "INV_", "EXEC_")
 
 # --- Route discovery -------------------------------------------------------------------------------------
 
@@ -93,6 +93,7 @@ class World:
     compute: Resource
     function: Function
     invoice: Invoice
+    invocation: Invocation
     a_ids: set[str] = field(default_factory=set)
 
 
@@ -112,9 +113,20 @@ def world(user, other_user, settings, tmp_path):
     ComputeFactory(account=other_user.account)
     FunctionFactory(account=other_user.account)
     invoice_generate_for_month(account=other_user.account, month=date(2024, 3, 1))
-    world = World(owner=user, other=other_user, vpc=compute.vpc, compute=compute, function=function, invoice=invoice)
+    invocation = Invocation.objects.create(
+        account=account, function=function, invocation_type="Event", status="succeeded", memory_mb=128
+    )
+    world = World(
+        owner=user,
+        other=other_user,
+        vpc=compute.vpc,
+        compute=compute,
+        function=function,
+        invoice=invoice,
+        invocation=invocation,
+    )
     world.a_ids = {compute.public_id, compute.vpc.public_id, function.public_id, function.resource.public_id}
-    world.a_ids.add(invoice.public_id)
+    world.a_ids.update((invoice.public_id, invocation.public_id))
     return world
 
 
@@ -126,6 +138,7 @@ def snapshot(account) -> dict:
         "invoices": list(Invoice.objects.filter(account=account).order_by("id").values()),
         "invoice_lines": list(InvoiceLine.objects.filter(invoice__account=account).order_by("id").values()),
         "usage_events": list(UsageEvent.objects.filter(account=account).order_by("id").values()),
+        "invocations": list(Invocation.objects.filter(account=account).order_by("id").values()),
         "api_tokens": list(
             ApiToken.objects.filter(account=account).order_by("id").values("id", "name", "scopes", "rate_limit")
         ),
@@ -154,6 +167,7 @@ class Case:
     other_status: int | None = None  # None: 404 on object routes; the owner's status on collections
     listed: bool = False  # a list: B's page must not contain A's IDs
     other_check: Callable[[dict | list], bool] | None = None  # what B's body must satisfy otherwise
+    headers: dict[str, str] = field(default_factory=dict)  # request headers (Django's HTTP_... names)
 
 
 def resource_path(w: World) -> str:
@@ -166,6 +180,14 @@ def invoice_path(w: World) -> str:
 
 def function_path(w: World) -> str:
     return f"/v1/functions/{w.function.public_id}"
+
+
+def invocations_path(w: World) -> str:
+    return f"/v1/functions/{w.function.public_id}/invocations"
+
+
+def invocation_path(w: World) -> str:
+    return f"{invocations_path(w)}/{w.invocation.public_id}"
 
 
 def function_body(name: str) -> dict:
@@ -212,6 +234,16 @@ CASES: dict[tuple[str, str], Case] = {
         body=lambda w: zip_of({"index.js": "exports.handler = async () => 2;\n"}),
         content_type="application/zip",
     ),
+    # Queued (202): the owner's control needs no runner; B must not queue a run of A's function.
+    ("POST", "v1/functions/{function_id}/invocations"): Case(
+        "functions:invoke",
+        202,
+        path=invocations_path,
+        body=lambda w: {"n": 1},
+        headers={"HTTP_X_ELBIA_INVOCATION_TYPE": "Event"},
+    ),
+    ("GET", "v1/functions/{function_id}/invocations"): Case("functions:invoke", 200, path=invocations_path),
+    ("GET", "v1/functions/{function_id}/invocations/{id}"): Case("functions:invoke", 200, path=invocation_path),
     ("GET", "v1/usage"): Case("billing:read", 200, other_check=lambda body: body["total_executions"] == 0),
     ("POST", "v1/usage/events"): Case("usage:write", 200, body=events_body, other_status=400),
     ("GET", "v1/billing/invoices"): Case("billing:read", 200, listed=True),
@@ -241,7 +273,7 @@ def call(client, method: str, route: str, case: Case, w: World, as_other: bool =
     make_body = (case.other_body if as_other else None) or case.body
     body = make_body(w) if make_body else None
     data = body if isinstance(body, bytes) else "" if body is None else _json(body)
-    return client.generic(method, path, data=data, content_type=case.content_type)
+    return client.generic(method, path, data=data, content_type=case.content_type, **case.headers)
 
 
 def _json(body) -> str:

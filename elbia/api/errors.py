@@ -110,6 +110,8 @@ def _describe(exc: Exception) -> tuple[int, str, str, object, dict]:
         )
     if isinstance(exc, Http404 | exceptions.NotFound | domain.NotFound):
         return 404, "not_found", NOT_FOUND, None, {}
+    if isinstance(exc, domain.LimitReached):
+        return 429, "rate_limited", RATE_LIMITED, None, {RETRY_AFTER: str(exc.retry_after)}
     if isinstance(exc, domain.DomainError):
         status, headers = DOMAIN_STATUSES[next(kind for kind in DOMAIN_STATUSES if isinstance(exc, kind))]
         return status, exc.code, str(exc), None, headers

@@ -14,7 +14,8 @@ How a keyed request runs (see docs/rate-limits-and-idempotency.md):
 2. The winner locks its record and runs the view in one transaction with the
    record's completion, so the objects it creates and the stored response
    commit together (or not at all). A 5xx or an unexpected error rolls the work
-   back and deletes the claim, so a retry runs again; 2xx and 4xx are stored.
+   back and deletes the claim, so a retry runs again; so does a 429 (a limit reached: try again later);
+   other 2xx and 4xx are stored.
 3. Anyone else with that key gets the stored response (``Idempotent-Replayed:
    true``) once completed, ``409 idempotency_conflict`` while it runs, and
    ``422 idempotency_key_reused`` for a different request.
@@ -44,7 +45,16 @@ RETENTION = timedelta(hours=24)
 # younger unlocked claims belong to a request about to lock them.
 CLAIM_GRACE = timedelta(seconds=10)
 # Response headers stored with the response and replayed.
-REPLAYED_RESPONSE_HEADERS = (headers.LOCATION,)
+REPLAYED_RESPONSE_HEADERS = (
+    headers.LOCATION,
+    headers.INVOCATION_ID,
+    headers.DURATION_MS,
+    headers.BILLED_DURATION_MS,
+    headers.LOG_RESULT,
+    headers.FUNCTION_ERROR,
+    headers.COLD_START,
+    headers.INIT_DURATION_MS,
+)
 LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -149,7 +159,7 @@ def _execute(view, record: IdempotencyRecord, call):
                     response = call()
             except Exception as exc:
                 response = view.handle_exception(exc)  # an error response, with the failed work rolled back
-            if response.status_code >= 500:
+            if response.status_code >= 500 or response.status_code == 429:  # "try again later": not an answer
                 raise _Discard(response)
             _complete(record, response)
         return response

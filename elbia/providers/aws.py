@@ -35,7 +35,9 @@ per process, region and service.
 import base64
 import logging
 import os
+import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -48,7 +50,7 @@ from botocore.exceptions import ConnectionError as AwsConnectionError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from elbia.providers.base import NotReady, Provider, ProviderError, TransientProviderError
+from elbia.providers.base import InvokeResult, NotReady, Provider, ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,18 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     user_agent_extra="elbia",
 )
+
+#: Invoke waits as long as a function may run (Lambda's 900 s and a margin) and is never retried by botocore:
+#: a retry after a lost answer would run the function twice.
+INVOKE_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=960,
+    retries={"mode": "standard", "max_attempts": 1},
+    user_agent_extra="elbia",
+)
+#: The duration in the REPORT line of an invocation's log tail: ``REPORT RequestId: ... Duration: 1.23 ms``.
+REPORT_DURATION = re.compile(r"REPORT RequestId:.*?\tDuration: ([0-9.]+) ms")
+REPORT_INIT_DURATION = re.compile(r"REPORT RequestId:.*?\tInit Duration: ([0-9.]+) ms")
 
 #: Error codes that mean "not now" rather than "no": the task retries them with backoff.
 TRANSIENT_CODES = frozenset(
@@ -179,10 +193,10 @@ class AwsProvider(Provider):
 
     # --- clients -----------------------------------------------------------------------------------
 
-    def _client(self, service: str, region: str):
+    def _client(self, service: str, region: str, config: Config = CLIENT_CONFIG):
         """The process's client for ``service`` in ``region`` (botocore clients are thread-safe; a session is
         not, hence the lock; a forked worker builds its own)."""
-        key = (os.getpid(), service, region, settings.ELBIA_AWS_ENDPOINT_URL)
+        key = (os.getpid(), service, region, settings.ELBIA_AWS_ENDPOINT_URL, id(config))
         client = self._clients.get(key)
         if client is None:
             with self._lock:
@@ -192,7 +206,7 @@ class AwsProvider(Provider):
                         service,
                         region_name=region,
                         endpoint_url=settings.ELBIA_AWS_ENDPOINT_URL,
-                        config=CLIENT_CONFIG,
+                        config=config,
                     )
                     self._clients[key] = client
         return client
@@ -247,6 +261,36 @@ class AwsProvider(Provider):
                 lambda_.update_function_configuration, busy=("ResourceConflictException",), FunctionName=arn, **wanted
             )
             raise NotReady()
+
+    runs_functions = True
+
+    def invoke(self, function, event: bytes, request_id: str) -> InvokeResult:
+        """Lambda's ``Invoke`` (``RequestResponse``, ``LogType=Tail``) of the function's Lambda function.
+
+        The duration (and a cold start's init duration) is the ``REPORT`` line's when the log tail has it, else
+        the call's own (a ceiling).
+        ``request_id`` is Elbia's: Lambda gives the run its own request id (``context.aws_request_id``).
+        """
+        lambda_ = self._client("lambda", function.region, INVOKE_CONFIG)
+        started = time.monotonic()
+        answer = _call(
+            lambda_.invoke,
+            FunctionName=function.provider_id or function.public_id,
+            InvocationType="RequestResponse",
+            LogType="Tail",
+            Payload=event,
+        )
+        elapsed_ms = (time.monotonic() - started) * 1000
+        log_tail = base64.b64decode(answer.get("LogResult") or "").decode(errors="replace")
+        reported = REPORT_DURATION.search(log_tail)
+        init = REPORT_INIT_DURATION.search(log_tail)
+        return InvokeResult(
+            payload=answer["Payload"].read(),
+            function_error=answer.get("FunctionError"),
+            log_tail=log_tail,
+            duration_ms=float(reported.group(1)) if reported else elapsed_ms,
+            init_duration_ms=float(init.group(1)) if init else None,
+        )
 
     def inventory(self, *, kind: str, region: str) -> Mapping[str, str] | None:
         if kind == "compute":

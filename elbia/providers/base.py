@@ -11,6 +11,7 @@ raises :class:`NotReady`; the task calls it again later, and it carries on from 
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class ProviderError(Exception):
@@ -23,6 +24,19 @@ class TransientProviderError(Exception):
 
 class NotReady(Exception):
     """Something the work needs or started is still on its way (a VPC, an instance booting): look again shortly."""
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """What the provider's run of a function answered: the handler's JSON ``payload`` (its value, or the error
+    document when ``function_error`` is set, e.g. ``"Unhandled"``), the output's tail, the run's duration, and
+    its cold start's (``None`` when it was warm)."""
+
+    payload: bytes
+    function_error: str | None
+    log_tail: str
+    duration_ms: float
+    init_duration_ms: float | None = None
 
 
 class Provider(ABC):
@@ -48,3 +62,10 @@ class Provider(ABC):
         checked for drift (the simulated provider creates nothing).
         """
         return None
+
+    #: Whether the provider runs functions itself (``invoke``); otherwise Elbia's local runtime runs them.
+    runs_functions: bool = False
+
+    def invoke(self, function, event: bytes, request_id: str) -> InvokeResult:
+        """Run ``function`` once on ``event`` (JSON bytes) and wait for its answer (only if ``runs_functions``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run functions.")

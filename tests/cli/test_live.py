@@ -335,9 +335,9 @@ class TestFunctions:
     """Deploy and invoke, against the contract's code and invocation endpoints."""
 
     def create_function(self, elbia, name: str) -> dict:
-        return elbia.json("functions", "create", name, "--runtime", "Python 3.12", "--handler", "app.handler", "--wait")
+        return elbia.json("functions", "create", name, "--runtime", "Python 3.11", "--handler", "app.handler", "--wait")
 
-    def test_deploy_a_directory_and_invoke_it(self, signed_in, elbia, celery_worker, tmp_path):
+    def test_deploy_a_directory_and_invoke_it(self, signed_in, elbia, celery_worker, runner_port, tmp_path):
         function = self.create_function(elbia, "hello")
         source = tmp_path / "hello"
         source.mkdir()
@@ -363,3 +363,38 @@ class TestFunctions:
         raised = elbia.run("functions", "invoke", "hello", "--data", '{"name": "error"}')
         assert raised.returncode == 1
         assert "ValueError: no greeting for errors" in raised.stderr
+
+
+class TestInvoke:
+    """``elbia functions invoke`` against the invocation endpoints: the starter function runs on the local runtime."""
+
+    def test_invoke_the_starter_synchronously_and_queued(self, signed_in, elbia, celery_worker, runner_port, tmp_path):
+        elbia.json(
+            "functions", "create", "greeter", "--runtime", "Node.js 20", "--handler", "index.handler", "--wait"
+        )  # fmt: skip
+        result = elbia.run("functions", "invoke", "greeter", "--data", '{"name": "world"}', "--logs")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"message": "Hello from greeter", "event": {"name": "world"}}
+        assert "Invocation EXEC_" in result.stderr and "billed" in result.stderr
+
+        event_file = tmp_path / "event.json"
+        event_file.write_text('{"from": "a file"}')
+        from_file = elbia.json("functions", "invoke", "greeter", "--data", f"@{event_file}")
+        assert from_file["event"] == {"from": "a file"}
+        from_stdin = elbia.json("functions", "invoke", "greeter", "--data", "@-", input='["stdin"]')
+        assert from_stdin["event"] == ["stdin"]
+
+        queued = elbia.json("functions", "invoke", "greeter", "--async", "--data", '{"later": true}')
+        assert queued["status"] == "queued" and queued["id"].startswith("EXEC_")
+        function_id = elbia.json("functions", "get", "greeter")["id"]
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            answer = httpx.get(
+                f"{signed_in.server}/v1/functions/{function_id}/invocations/{queued['id']}",
+                headers={"Authorization": f"Bearer {signed_in.issued.access_token}"},
+            ).json()
+            if answer["status"] not in ("queued", "running") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer["status"] == "succeeded"
+        assert answer["result"]["event"] == {"later": True}

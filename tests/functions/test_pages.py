@@ -22,7 +22,7 @@ from billing.periods import current_month
 from elbia.audit.models import AuditEvent
 from functions.api.serializers import FunctionSerializer
 from functions.code import code_read, code_store
-from functions.models import Function
+from functions.models import Function, Invocation
 from tests.factories import UsageEventFactory
 from tests.functions.code_archives import NODE_CODE, zip_of
 from tests.functions.conftest import SECRET
@@ -160,10 +160,19 @@ def test_function_pages_query_counts_do_not_grow(signed_in, account, django_asse
             f"/functions/{function.public_id}/edit/",
             {"handler": "index.handler", "memory_mb": "128", "timeout_s": "3", "tags": f"tag{n}"},
         )
-    # session, user, account, the function with its resource, its audit events,
+    Invocation.objects.bulk_create(
+        Invocation(
+            account=account, function=function, invocation_type="RequestResponse", status="succeeded",
+            memory_mb=128, public_id=f"EXEC_{n:010d}", result={"n": n}, log_tail=f"line {n}",
+        )
+        for n in range(size)
+    )  # fmt: skip
+    # session, user, account, the function with its resource, its audit events, its last ten invocations,
     # its usage this month, the month's prices
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         assert signed_in.get(f"/functions/{function.public_id}/").status_code == 200
+    with django_assert_num_queries(9):  # ... and the invocation asked for, when it is not among the ten
+        assert signed_in.get(f"/functions/{function.public_id}/?invocation=EXEC_0000000000").status_code == 200
     with django_assert_num_queries(3):
         assert signed_in.get("/functions/new/").status_code == 200
     with django_assert_num_queries(4):  # ... and the function
@@ -455,6 +464,7 @@ OBJECT_ROUTES = [
     ("get", "/functions/{id}/delete/"),
     ("post", "/functions/{id}/delete/"),
     ("post", "/functions/{id}/retry/"),
+    ("post", "/functions/{id}/invoke/"),
 ]
 
 
@@ -499,3 +509,90 @@ def test_every_form_carries_a_csrf_token_and_a_post_without_one_is_refused(user,
     assert refused.status_code == 403
     function.refresh_from_db()
     assert function.status == "active"
+
+
+# --- The Test panel --------------------------------------------------------------------------------------
+
+
+def invoke_page(client, function, event: str, **extra):
+    return client.post(
+        f"/functions/{function.public_id}/invoke/", {"form_id": str(uuid.uuid4()), "event": event}, **extra
+    )
+
+
+@pytest.mark.slow
+def test_the_test_panel_invokes_the_function_without_javascript(signed_in, account, runner_port):
+    function = _deployed(
+        account, "def handler(event, context):\n    print('got', event)\n    return {'twice': event['n'] * 2}\n"
+    )
+    answer = invoke_page(signed_in, function, '{"n": 21}')
+    assert answer.status_code == 302
+    invocation = Invocation.objects.get(function=function)
+    assert answer["Location"] == f"/functions/{function.public_id}/?invocation={invocation.public_id}#test"
+    page = signed_in.get(answer["Location"]).content.decode()
+    assert re.search(r'<pre id="invocation-output">\{\s+&quot;twice&quot;: 42\s+\}</pre>', page)
+    assert "got {&#x27;n&#x27;: 21}" in page and "billed" in page
+    assert invocation.public_id in page.split('id="recent-invocations"')[1]
+    # The editor keeps the event sent.
+    assert "{&quot;n&quot;: 21}</textarea>" in page
+
+
+@pytest.mark.slow
+def test_the_test_panel_shows_a_raised_error(signed_in, account, runner_port):
+    function = _deployed(account, "def handler(event, context):\n    raise KeyError('missing')\n")
+    page = signed_in.get(invoke_page(signed_in, function, "{}")["Location"]).content.decode()
+    assert '<p class="field-error" id="invocation-error"><strong>KeyError</strong>: &#x27;missing&#x27;</p>' in page
+    assert 'id="invocation-trace"' in page
+
+
+def test_the_test_panel_refuses_what_is_not_json(signed_in, account):
+    function = FunctionFactory(account=account)
+    answer = invoke_page(signed_in, function, "{oops")
+    assert answer.status_code == 400
+    assert field_errors(answer, "event")[0].startswith("Not valid JSON: ")
+    assert "{oops</textarea>" in answer.content.decode()
+    assert not Invocation.objects.exists()
+    with_htmx = invoke_page(signed_in, function, "{oops", HTTP_HX_REQUEST="true")
+    assert with_htmx.status_code == 200  # htmx swaps only successful answers
+
+
+def test_the_test_panel_says_when_nothing_can_run_the_function(signed_in, account, settings):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        settings.ELBIA_RUNNER_PORT = taken.getsockname()[1]
+    function = FunctionFactory(account=account)
+    answer = invoke_page(signed_in, function, "{}")
+    assert answer.status_code == 400
+    assert "is not reachable" in unescape(answer.content.decode())
+
+
+def test_only_an_active_function_offers_invoke(signed_in, account):
+    function = FunctionFactory(account=account, status="deploying")
+    page = signed_in.get(f"/functions/{function.public_id}/").content.decode()
+    assert "Only an active function can be invoked; this one is deploying." in page
+    assert 'id="invoke-button"' not in page
+    assert invoke_page(signed_in, function, "{}").status_code == 400
+    assert not Invocation.objects.exists()
+
+
+def test_another_accounts_invocation_is_not_shown(signed_in, account, other_user):
+    function = FunctionFactory(account=account)
+    theirs = FunctionFactory(account=other_user.account)
+    foreign = Invocation.objects.create(
+        account=other_user.account, function=theirs, invocation_type="Event", status="succeeded", memory_mb=128,
+        result={"secret": "theirs"},
+    )  # fmt: skip
+    page = signed_in.get(f"/functions/{function.public_id}/?invocation={foreign.public_id}").content.decode()
+    assert "theirs" not in page and foreign.public_id not in page
+    assert signed_in.post(f"/functions/{theirs.public_id}/invoke/", {"event": "{}"}).status_code == 404
+
+
+def _deployed(account, source: str):
+    from functions.code import code_store
+    from tests.functions.code_archives import zip_of
+
+    sha256, size = code_store(zip_of({"app.py": source}))
+    return FunctionFactory(
+        account=account, runtime="Python 3.11", handler="app.handler", code_sha256=sha256, code_size=size
+    )

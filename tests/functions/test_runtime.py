@@ -10,8 +10,6 @@ import math
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -421,24 +419,6 @@ def test_other_runtimes_run_only_on_aws(pool):
     ) as caught:
         invoke(pool, spec)
     assert isinstance(caught.value, Conflict)  # the API answers 409
-
-
-@pytest.fixture
-def runner():
-    """``manage.py run_runtime`` on a free loopback port, stopped (with its environments) after the test."""
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "run_runtime", "--port", "0"],
-        cwd=settings.BASE_DIR,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"ELBIA_RUNTIME_IDLE_SECONDS": "60"},
-    )
-    line = process.stdout.readline()
-    assert line.startswith("Runner listening on 127.0.0.1:"), line
-    port = int(line.split(":")[1].split()[0])
-    yield port
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
 
 
 @pytest.mark.django_db

@@ -344,3 +344,82 @@ def test_missing_configuration_stops_the_process_at_start_naming_what_is_missing
     started = start_django(ELBIA_PROVIDER="aws", ELBIA_AWS_AMI="us-east-1=ubuntu")
     assert started.returncode != 0
     assert "ELBIA_AWS_AMI='us-east-1=ubuntu' is invalid: 'ubuntu' is not an AMI id" in started.stderr
+
+
+# --- Invocations: Lambda's Invoke ---------------------------------------------------------------------------
+# moto runs a Lambda function's code only in Docker, which the test machines do not have. Its Docker-free
+# Lambda ("use_docker": false, switched on through its own API for these tests) answers Invoke with the
+# event it was sent, with no log and no error: so these tests check the call Elbia makes and what it does
+# with the answer (the shape, the headers, the metering), not a real run. What Lambda says of a failed run
+# (FunctionError, the REPORT line) is checked on Lambda's documented answers below.
+
+
+@pytest.fixture
+def docker_free_lambda(aws):
+    """The emulator's Lambda without Docker (Invoke echoes the event), for this test only."""
+    import httpx
+
+    httpx.post(f"{aws.endpoint}/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
+    yield aws
+    httpx.post(f"{aws.endpoint}/moto-api/config", json={"lambda": {"use_docker": True}}).raise_for_status()
+
+
+def test_an_invocation_is_lambdas_invoke_and_is_metered(celery_worker, api, docker_free_lambda):
+    from billing.models import UsageEvent
+
+    body = {"name": "echo", "runtime": "Java 21", "handler": "example.Handler::handleRequest"}
+    created = api.post(FUNCTIONS, body, format="json").json()
+    wait_for(api, f"{FUNCTIONS}/{created['id']}", "active")
+    event = {"order": 42, "items": ["a", "b"]}
+
+    answer = api.post(f"{FUNCTIONS}/{created['id']}/invocations", event, format="json")  # a Java function runs
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == event  # what the emulator's Lambda answers
+    invocation_id = answer["X-Elbia-Invocation-Id"]
+    assert "X-Elbia-Function-Error" not in answer and answer["X-Elbia-Cold-Start"] == "false"
+    assert float(answer["X-Elbia-Duration-Ms"]) > 0
+    metered = UsageEvent.objects.get(event_id=invocation_id)
+    assert metered.duration_ms == int(answer["X-Elbia-Billed-Duration-Ms"]) and metered.memory_mb == 128
+
+    queued = api.post(
+        f"{FUNCTIONS}/{created['id']}/invocations", {"later": True}, format="json", HTTP_X_ELBIA_INVOCATION_TYPE="Event"
+    )
+    assert queued.status_code == 202
+    read = wait_for(api, f"{FUNCTIONS}/{created['id']}/invocations/{queued.json()['id']}", "succeeded")
+    assert read["result"] == {"later": True}
+
+
+def test_lambdas_answers_become_the_invocations_answer():
+    from elbia.providers.aws import REPORT_DURATION, REPORT_INIT_DURATION
+    from elbia.providers.base import InvokeResult
+    from functions.invocations import outcome_of
+
+    log = (
+        "START RequestId: 8f5 Version: $LATEST\n[ERROR] KeyError: 'x'\nEND RequestId: 8f5\n"
+        "REPORT RequestId: 8f5\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\t"
+        "Max Memory Used: 40 MB\tInit Duration: 150.50 ms\t\n"
+    )
+    assert REPORT_DURATION.search(log).group(1) == "12.34"
+    assert REPORT_INIT_DURATION.search(log).group(1) == "150.50"
+    raised = outcome_of(
+        InvokeResult(
+            payload=b'{"errorMessage": "\'x\'", "errorType": "KeyError", "requestId": "8f5", "stackTrace": ["  File"]}',
+            function_error="Unhandled",
+            log_tail=log,
+            duration_ms=12.34,
+            init_duration_ms=150.5,
+        ),
+        request_id="EXEC_0000000001",
+    )
+    assert raised.error == {"errorType": "KeyError", "errorMessage": "'x'", "trace": ["  File"]}
+    assert (raised.ok, raised.billed_duration_ms, raised.cold, raised.init_duration_ms) == (False, 13, True, 150.5)
+    timed_out = outcome_of(
+        InvokeResult(payload=b'{"errorMessage": "Task timed out after 3.00 seconds"}', function_error="Unhandled",
+                     log_tail="", duration_ms=3000.0),
+        request_id="EXEC_0000000002",
+    )  # fmt: skip
+    assert timed_out.error["errorType"] == "Unhandled" and timed_out.error["errorMessage"].startswith("Task timed out")
+    returned = outcome_of(
+        InvokeResult(payload=b"null", function_error=None, log_tail="", duration_ms=0.2), request_id="x"
+    )
+    assert (returned.ok, returned.result, returned.billed_duration_ms, returned.cold) == (True, None, 1, False)
