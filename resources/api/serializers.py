@@ -129,6 +129,7 @@ class ResourceSerializer(serializers.ModelSerializer):
     name = serializers.CharField(allow_null=True)
     instance_type = serializers.CharField(allow_null=True)
     vpc = serializers.SerializerMethodField()
+    tags = TagsField(read_only=True)
     memory = serializers.CharField(allow_null=True, help_text='e.g. "1024MB"; null for VPCs.')
     failure_reason = serializers.CharField(allow_null=True)
     provider_id = serializers.CharField(
@@ -179,7 +180,11 @@ class ResourceSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(
         {
-            "oneOf": [{"type": "string", "example": "RES_1234567890"}, {"type": "object"}],
+            # The expanded VPC is a resource: a named schema, so generated clients get no anonymous type.
+            "oneOf": [
+                {"type": "string", "pattern": r"^RES_[0-9]{10}$", "example": "RES_1234567890"},
+                {"$ref": "#/components/schemas/Resource"},
+            ],
             "nullable": True,
             "description": "The VPC's ID, or with expand=vpc the VPC object; null for VPCs and functions.",
         }
