@@ -103,5 +103,14 @@ def validate_cidr_block(value: str) -> None:
         raise ValidationError("A VPC's CIDR block must be an IPv4 network from /16 to /28.")
 
 
+#: What ``vpc`` takes when creating a compute resource: "default" (always works), a VPC's ID or its name.
+VPC_REFERENCE_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "enum": [DEFAULT_VPC_NAME]},
+        {"type": "string", "pattern": r"^RES_[0-9]{10}$"},
+        {"type": "string", "pattern": VPC_NAME.pattern},
+    ]
+}
+validate_vpc_name.json_schema = {"pattern": VPC_NAME.pattern, "maxLength": 64}
 validate_cidr_block.json_schema = {"pattern": r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}/(?:1[6-9]|2[0-8])$"}
 validate_function_memory_mb.json_schema = {"minimum": FUNCTION_MEMORY_MB[0], "maximum": FUNCTION_MEMORY_MB[1]}

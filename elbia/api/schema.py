@@ -188,7 +188,7 @@ class AutoSchema(openapi.AutoSchema):
         # Every request is charged to a budget before its view can fail, except one that crashed before that.
         for name, description in RATE_LIMIT_HEADERS.items():
             documented.setdefault(name, _header(description, {"type": "integer", "minimum": 0}, code != "500"))
-        if code == "200" and self.method == "GET" and self._get_paginator() is not None:
+        if code == "200" and self.method == "GET" and self._is_list_view() and self._get_paginator() is not None:
             documented.update(PAGINATION_HEADERS)
         if code == "201":
             documented[headers.LOCATION] = _header(

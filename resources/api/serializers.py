@@ -8,6 +8,7 @@ from elbia.api.serializers import StrictCharField, StrictSerializer, rfc3339
 from functions.api.serializers import FunctionSerializer
 from resources.models import Resource, ResourceType
 from resources.validators import (
+    VPC_REFERENCE_SCHEMA,
     validate_cidr_block,
     validate_instance_type,
     validate_region,
@@ -44,6 +45,11 @@ class TagsField(serializers.JSONField):
         super().__init__(validators=[validate_tags], **kwargs)
 
 
+@extend_schema_field(VPC_REFERENCE_SCHEMA)
+class VpcReferenceField(StrictCharField):
+    """A compute resource's VPC: "default", a VPC's ID or its name (the service resolves it in the region)."""
+
+
 class ResourceCreateSerializer(StrictSerializer):
     """``POST /v1/resources``: a compute instance by default, a VPC with ``type: "vpc"``."""
 
@@ -53,7 +59,7 @@ class ResourceCreateSerializer(StrictSerializer):
     type = serializers.ChoiceField(choices=[ResourceType.COMPUTE, ResourceType.VPC], default=ResourceType.COMPUTE)
     region = StrictCharField(max_length=64, validators=[validate_region])
     instance_type = StrictCharField(max_length=64, required=False, validators=[validate_instance_type])
-    vpc = StrictCharField(max_length=100, required=False, help_text="A VPC name, its RES_ ID, or 'default'.")
+    vpc = VpcReferenceField(max_length=100, required=False, help_text="A VPC name, its RES_ ID, or 'default'.")
     name = StrictCharField(max_length=100, required=False, allow_blank=True, trim_whitespace=False)
     cidr_block = StrictCharField(max_length=18, required=False, validators=[validate_cidr_block])
     tags = TagsField(required=False)
@@ -105,6 +111,30 @@ class ResourceCreateSerializer(StrictSerializer):
             validate(value)
         except DjangoValidationError as error:
             errors[field] = error.messages
+
+
+# The two shapes ``ResourceCreateSerializer`` takes, for the OpenAPI document: the request body is one of them.
+
+
+class ComputeCreateSerializer(StrictSerializer):
+    """A compute instance (``type`` defaults to ``compute``): region, instance type and VPC are required."""
+
+    type = serializers.ChoiceField(choices=[ResourceType.COMPUTE], default=ResourceType.COMPUTE)
+    region = StrictCharField(max_length=64, validators=[validate_region])
+    instance_type = StrictCharField(max_length=64, validators=[validate_instance_type])
+    vpc = VpcReferenceField(max_length=100, help_text="A VPC name, its RES_ ID, or 'default' (always works).")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, validators=[validate_resource_name])
+    tags = TagsField(required=False)
+
+
+class VpcCreateSerializer(StrictSerializer):
+    """A VPC (``type: "vpc"``): a name unique in its region, and optionally a CIDR block."""
+
+    type = serializers.ChoiceField(choices=[ResourceType.VPC])
+    region = StrictCharField(max_length=64, validators=[validate_region])
+    name = StrictCharField(max_length=64, validators=[validate_vpc_name])
+    cidr_block = StrictCharField(max_length=18, required=False, validators=[validate_cidr_block])
+    tags = TagsField(required=False)
 
 
 class ResourceUpdateSerializer(StrictSerializer):

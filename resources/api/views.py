@@ -1,17 +1,19 @@
 """/v1/resources (list, create, retrieve, update, delete) and the catalogs /v1/regions and /v1/instance-types."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework.response import Response
 
 from elbia.api.schema import conflict
 from elbia.api.views import ApiView, ApiViewSet, CreateMixin, DestroyMixin, Expansion, UpdateMixin
 from resources import services
 from resources.api.serializers import (
+    ComputeCreateSerializer,
     InstanceTypeSerializer,
     RegionSerializer,
     ResourceCreateSerializer,
     ResourceSerializer,
     ResourceUpdateSerializer,
+    VpcCreateSerializer,
 )
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.filtersets import ResourceFilterSet
@@ -47,6 +49,11 @@ class InstanceTypeListView(ApiView):
     list=extend_schema(summary="List resources"),
     create=extend_schema(
         summary="Create a compute instance or a VPC",
+        request=PolymorphicProxySerializer(
+            component_name="ResourceCreate",
+            serializers=[ComputeCreateSerializer, VpcCreateSerializer],
+            resource_type_field_name=None,
+        ),
         responses={201: ResourceSerializer, 409: conflict("A VPC named 'my-vpc' already exists in us-east-1.")},
     ),
     retrieve=extend_schema(summary="Retrieve a resource"),

@@ -75,6 +75,14 @@ def test_paginated_lists_document_their_headers(document):
         assert {"limit", "offset", "cursor", "Prefer"} <= parameters, path
 
 
+def test_only_paginated_lists_document_pagination_headers(document):
+    """A retrieve answers no Link header (the stateful fuzzer found it documented as required there)."""
+    paginated = {"/v1/resources", "/v1/functions", "/v1/billing/invoices"}
+    for name, method, path, operation in operations(document):
+        if method == "get":
+            assert ("Link" in operation["responses"]["200"]["headers"]) is (path in paginated), name
+
+
 def test_idempotent_operations_document_the_key_and_the_replay_header(document):
     for path in ("/v1/resources", "/v1/functions"):
         operation = document["paths"][path]["post"]
@@ -311,10 +319,29 @@ def test_every_conflict_a_service_raises_is_shown_on_a_route(document):
 
 
 def test_request_bodies_are_closed(document):
-    requests = {name: schema for name, schema in document["components"]["schemas"].items() if name.endswith("Request")}
+    """Every request body refuses unknown fields (additionalProperties: false), a union in each of its shapes."""
+    schemas = document["components"]["schemas"]
+    requests = {name: schema for name, schema in schemas.items() if name.endswith("Request")}
     assert {"ResourceCreateRequest", "FunctionCreateRequest", "UsageEventBatchRequest"} <= set(requests)
     for name, schema in requests.items():
-        assert schema["additionalProperties"] is False, name
+        for shape in schema.get("oneOf", [schema]):
+            shape = schemas[shape["$ref"].rsplit("/", 1)[1]] if "$ref" in shape else shape
+            assert shape["additionalProperties"] is False, name
+
+
+def test_a_resource_is_created_in_one_of_two_shapes(document):
+    """A compute instance (region, instance type, VPC) or a VPC (region, name): a union of named shapes."""
+    schemas = document["components"]["schemas"]
+    assert schemas["ResourceCreateRequest"] == {
+        "oneOf": [
+            {"$ref": "#/components/schemas/ComputeCreateRequest"},
+            {"$ref": "#/components/schemas/VpcCreateRequest"},
+        ]
+    }
+    assert set(schemas["ComputeCreateRequest"]["required"]) == {"region", "instance_type", "vpc"}
+    assert set(schemas["VpcCreateRequest"]["required"]) == {"type", "region", "name"}
+    vpc = schemas["ComputeCreateRequest"]["properties"]["vpc"]["anyOf"]
+    assert {"type": "string", "enum": ["default"]} in vpc
 
 
 def test_unknown_body_fields_are_refused_as_the_schema_says(api):
@@ -345,7 +372,7 @@ def test_field_schemas_say_what_is_accepted(document):
     patch = schemas["PatchedFunctionUpdateRequest"]["properties"]
     assert patch["environment"]["additionalProperties"] == {"type": "string", "nullable": True}
     assert schemas[patch["status"]["allOf"][0]["$ref"].rsplit("/", 1)[1]]["enum"] == ["deprecated"]
-    resource = schemas["ResourceCreateRequest"]["properties"]
+    resource = schemas["ComputeCreateRequest"]["properties"]
     assert set(schemas["InstanceTypeEnum"]["enum"]) == set(INSTANCE_TYPES)
     assert resource["tags"]["additionalProperties"] == {"type": "string", "maxLength": 256}
     assert schemas["Resource"]["properties"]["tags"]["type"] == "object"
