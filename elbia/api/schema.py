@@ -7,6 +7,7 @@ from drf_spectacular import openapi
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import NotAcceptable
 
 from elbia.api import headers
 from elbia.api.errors import UNAVAILABLE, unavailable_message
@@ -50,6 +51,7 @@ ERROR_EXAMPLES: dict[str, tuple[str, str, dict | None]] = {
     "400": ("invalid_request", INVALID_JSON, {"instanceType": [UNKNOWN_FIELD]}),
     "401": ("unauthorized", UNAUTHORIZED, None),
     "404": ("not_found", NOT_FOUND, None),
+    "406": ("not_acceptable", str(NotAcceptable.default_detail), None),
     "413": ("payload_too_large", "Request body is too large.", None),
     "422": ("idempotency_key_reused", IdempotencyKeyReused.default_detail, None),
     "429": ("rate_limited", RATE_LIMITED, None),
@@ -63,6 +65,7 @@ UNKNOWN_PARAMETER = "Unknown query parameter '{name}'; this endpoint accepts: {a
 COMMON_ERRORS = {
     "401": "Invalid or missing API token",
     "403": "The token lacks the scope this endpoint requires (insufficient_scope)",
+    "406": "The Accept header allows no JSON (not_acceptable)",
     "429": "Rate limit exceeded (with Retry-After)",
     "500": "Internal server error",
     "503": "A dependency (the database, the cache) did not answer in time; retry after Retry-After seconds",

@@ -45,7 +45,7 @@ def test_every_operation_documents_its_errors_and_headers(document):
     error_ref = {"$ref": "#/components/schemas/Error"}
     for name, method, path, operation in operations(document):
         responses = operation["responses"]
-        expected = {"401", "403", "429", "500", "503"} | ({"404"} if "{" in path else set())
+        expected = {"401", "403", "406", "429", "500", "503"} | ({"404"} if "{" in path else set())
         if method != "delete":
             expected.add("400")
         if method in ("post", "put", "patch"):
@@ -170,6 +170,7 @@ def test_shared_enums_have_one_name(document):
 CONTRACT_MESSAGES = {
     "401": ("unauthorized", "Invalid or missing API token"),
     "404": ("not_found", "Resource not available"),
+    "406": ("not_acceptable", "Could not satisfy the request Accept header."),
     "429": ("rate_limited", "Rate limit exceeded"),
     "500": ("internal_error", "Internal server error"),
 }
@@ -222,10 +223,12 @@ def test_idempotent_creates_show_the_route_conflict_and_the_idempotency_conflict
 
 
 def test_the_examples_are_what_the_api_answers(api, make_client, user, document):
-    """The 400 of an unknown parameter and the 403 of a missing scope, as documented, byte for byte."""
+    """The 400 of an unknown parameter, the 406 of an Accept without JSON and the 403 of a missing scope."""
     operation = document["paths"]["/v1/functions"]["get"]
     answer = api.get("/v1/functions", {"limt": 5}).json()["error"]
     assert (answer["code"], answer["message"]) in {(e["code"], e["message"]) for e in examples(operation, "400")}
+    answer = api.get("/v1/functions", HTTP_ACCEPT="text/html").json()["error"]
+    assert [(answer["code"], answer["message"])] == [(e["code"], e["message"]) for e in examples(operation, "406")]
     reader = make_client(user, scopes=["resources:read"])
     answer = reader.get("/v1/functions").json()["error"]
     shown = examples(operation, "403")
