@@ -467,6 +467,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
+    # Where clients send requests: this deployment's public base (ELBIA_PUBLIC_URL; paths carry /v1).
+    "SERVERS": [{"url": ELBIA_PUBLIC_URL.rstrip("/"), "description": "This deployment (ELBIA_PUBLIC_URL)"}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "elbia.api.schema.close_request_bodies",
+        "elbia.api.schema.link_creates",
+    ],
+    # One name for an enum several components share (an invoice's status and the invoice list's filter).
+    "ENUM_NAME_OVERRIDES": {"InvoiceStatusEnum": "billing.models.InvoiceStatus"},
     "COMPONENT_SPLIT_REQUEST": True,
     # Enums are listed in the schema itself; "* `pending` - pending" lines would only repeat them.
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,

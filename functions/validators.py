@@ -194,3 +194,32 @@ def validate_environment_patch(value) -> None:
     for name in value:
         validate_environment_name(name)
     validate_environment({name: variable for name, variable in value.items() if variable is not None})
+
+
+# What the OpenAPI document says each validator accepts (elbia.api.schema reads ``json_schema``).
+validate_name.json_schema = {"pattern": f"^{NAME.pattern}$", "maxLength": 64}
+validate_current_runtime.json_schema = {
+    "enum": [*CURRENT_RUNTIMES, *(RUNTIMES[name].identifier for name in CURRENT_RUNTIMES)]
+}
+validate_timeout_s.json_schema = {"minimum": TIMEOUT_S[0], "maximum": TIMEOUT_S[1]}
+validate_tags.json_schema = {
+    "type": "array",
+    "maxItems": MAX_TAGS,
+    "uniqueItems": True,
+    "items": {"type": "string", "pattern": f"^{TAG.pattern}$"},
+}
+_ENVIRONMENT_NAMES = (
+    "Names: a letter or underscore, then letters, digits or underscores (at most 128), not one the platform "
+    "reserves (AWS_REGION, ...); at most 4 KB in all."
+)
+validate_environment.json_schema = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": f"Variable names to string values (write-only). {_ENVIRONMENT_NAMES}",
+}
+validate_environment_patch.json_schema = {
+    "type": "object",
+    "additionalProperties": {"type": "string", "nullable": True},
+    "description": "A merge patch: a string sets a variable, null removes it, unnamed variables stay. "
+    + _ENVIRONMENT_NAMES,
+}

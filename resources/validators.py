@@ -65,6 +65,18 @@ def validate_tags(value) -> None:
             )
 
 
+# What the OpenAPI document says each validator accepts (elbia.api.schema reads ``json_schema``).
+validate_region.json_schema = {"enum": list(REGIONS)}
+validate_instance_type.json_schema = {"enum": list(INSTANCE_TYPES)}
+validate_tags.json_schema = {
+    "type": "object",
+    "maxProperties": MAX_TAGS,
+    "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE},
+    "description": "Up to 50 tags: keys a letter then up to 63 letters, digits or _ . : / -; values up to 256 "
+    "printable characters.",
+}
+
+
 def validate_resource_name(value: str) -> None:
     """A compute or function resource name: printable text (no control characters)."""
     if not _printable(value):
@@ -89,3 +101,16 @@ def validate_cidr_block(value: str) -> None:
         raise ValidationError(f"{value[:40]!r} is not an IPv4 network in CIDR notation (e.g. 10.0.0.0/16).") from None
     if network.version != 4 or not 16 <= network.prefixlen <= 28:
         raise ValidationError("A VPC's CIDR block must be an IPv4 network from /16 to /28.")
+
+
+#: What ``vpc`` takes when creating a compute resource: "default" (always works), a VPC's ID or its name.
+VPC_REFERENCE_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "enum": [DEFAULT_VPC_NAME]},
+        {"type": "string", "pattern": r"^RES_[0-9]{10}$"},
+        {"type": "string", "pattern": VPC_NAME.pattern},
+    ]
+}
+validate_vpc_name.json_schema = {"pattern": VPC_NAME.pattern, "maxLength": 64}
+validate_cidr_block.json_schema = {"pattern": r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}/(?:1[6-9]|2[0-8])$"}
+validate_function_memory_mb.json_schema = {"minimum": FUNCTION_MEMORY_MB[0], "maximum": FUNCTION_MEMORY_MB[1]}

@@ -1,7 +1,7 @@
 """/v1 usage and billing: metering ingestion, the month's usage and cost, invoices."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.response import Response
 
 from billing.api.serializers import (
@@ -17,7 +17,7 @@ from billing.selectors import invoice_list, usage_for_month
 from billing.services import usage_record_events
 from elbia.api.exceptions import InvalidParameter
 from elbia.api.idempotency import idempotent
-from elbia.api.schema import ErrorSerializer
+from elbia.api.schema import unavailable
 from elbia.api.views import ApiView, ApiViewSet
 
 
@@ -63,7 +63,7 @@ class UsageView(ApiView):
         ],
         responses={
             200: UsageSerializer,
-            503: OpenApiResponse(ErrorSerializer, description="No price applies to some usage of the month"),
+            503: unavailable("No price for gb_second applies to 2025-01.", code="pricing_unavailable"),
         },
         summary="Monthly usage summary",
     )

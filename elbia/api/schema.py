@@ -1,11 +1,20 @@
-"""OpenAPI: every /v1 operation documents the bearer scheme and the contract's error responses."""
+"""OpenAPI: every /v1 operation documents the bearer scheme, the contract's error responses with their exact
+messages, and every header; postprocessing hooks close request bodies and link creates to what acts on them."""
+
+import re
 
 from drf_spectacular import openapi
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import NotAcceptable
 
 from elbia.api import headers
+from elbia.api.errors import UNAVAILABLE, unavailable_message
+from elbia.api.exceptions import IdempotencyConflict, IdempotencyKeyReused
+from elbia.api.ids import DIGITS
+from elbia.api.responses import INTERNAL_ERROR, INVALID_JSON, NOT_FOUND, RATE_LIMITED, UNAUTHORIZED
+from elbia.api.serializers import UNKNOWN_FIELD
 
 ErrorSerializer = inline_serializer(
     name="Error",
@@ -23,11 +32,43 @@ ErrorSerializer = inline_serializer(
     },
 )
 
+#: The request ID error examples show (the shape ``elbia.api.middleware`` gives).
+EXAMPLE_REQUEST_ID = "req_4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99"
+
+
+def error_example(status: int, code: str, message: str, details: dict | None = None) -> dict:
+    """An error body as the API sends it (``elbia.api.responses.error_body``)."""
+    error = {"status": status, "code": code, "message": message}
+    if details:
+        error["details"] = details
+    error["request_id"] = EXAMPLE_REQUEST_ID
+    return {"error": error}
+
+
+#: The example each error status shows: the contract's code and exact message (API.md "Errors"; the seed's
+#: table for 400, 401, 404 and 429), and details where the answer carries them. 403's names the route's scope.
+ERROR_EXAMPLES: dict[str, tuple[str, str, dict | None]] = {
+    "400": ("invalid_request", INVALID_JSON, {"instanceType": [UNKNOWN_FIELD]}),
+    "401": ("unauthorized", UNAUTHORIZED, None),
+    "404": ("not_found", NOT_FOUND, None),
+    "406": ("not_acceptable", str(NotAcceptable.default_detail), None),
+    "413": ("payload_too_large", "Request body is too large.", None),
+    "422": ("idempotency_key_reused", IdempotencyKeyReused.default_detail, None),
+    "429": ("rate_limited", RATE_LIMITED, None),
+    "500": ("internal_error", INTERNAL_ERROR, None),
+    "503": (UNAVAILABLE, unavailable_message("database"), None),
+}
+IDEMPOTENCY_CONFLICT_EXAMPLE = ("idempotency_conflict", IdempotencyConflict.default_detail, None)
+#: What an unknown query parameter gets (elbia.api.views.ApiView.initial); the example names ``limt``.
+UNKNOWN_PARAMETER = "Unknown query parameter '{name}'; this endpoint accepts: {accepted}."
+
 COMMON_ERRORS = {
     "401": "Invalid or missing API token",
     "403": "The token lacks the scope this endpoint requires (insufficient_scope)",
-    "429": "Rate limit exceeded",
+    "406": "The Accept header allows no JSON (not_acceptable)",
+    "429": "Rate limit exceeded (with Retry-After)",
     "500": "Internal server error",
+    "503": "A dependency (the database, the cache) did not answer in time; retry after Retry-After seconds",
 }
 INPUT_ERRORS = {"400": "Invalid JSON in request body, or an invalid parameter"}
 LOOKUP_ERRORS = {"404": "Resource not available"}
@@ -50,9 +91,27 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 INPUT_BODY_ERRORS = {"413": "Request body is too large (payload_too_large)"}
 
 
-def conflict(when: str) -> OpenApiResponse:
-    """A 409 response for the schema: ``when`` says which states conflict."""
-    return OpenApiResponse(response=ErrorSerializer, description=f"conflict: {when}")
+def declared_error(status: int, code: str, messages, description: str) -> OpenApiResponse:
+    """A route's own error response: ``messages`` are the exact sentences it answers with (its examples)."""
+    examples = [
+        OpenApiExample(f"{code}_{number}", summary=message, value=error_example(status, code, message))
+        for number, message in enumerate(messages, 1)
+    ]
+    return OpenApiResponse(response=ErrorSerializer, description=description, examples=examples)
+
+
+def conflict(*messages: str) -> OpenApiResponse:
+    """A route's 409: ``messages`` are the exact sentences its services raise (``Conflict``), with example IDs.
+
+    Declared next to the view (``responses={409: conflict("Function FUNC_1234567890 is already deleted.")}``);
+    tests/api/test_schema.py checks that every ``Conflict`` a service raises is shown on some route.
+    """
+    return declared_error(409, "conflict", messages, "The request conflicts with the object's current state")
+
+
+def unavailable(*messages: str, code: str = UNAVAILABLE) -> OpenApiResponse:
+    """A route's own 503 (a domain ``Unavailable``, with Retry-After): ``messages`` are its exact sentences."""
+    return declared_error(503, code, messages, "Something the request needs is missing for now; retry later")
 
 
 def expand_parameter(expansions) -> OpenApiParameter:
@@ -68,6 +127,17 @@ def expand_parameter(expansions) -> OpenApiParameter:
             for name, expansion in sorted(expansions.items())
         )
         + ".",
+    )
+
+
+def id_parameter(prefix: str) -> OpenApiParameter:
+    """The ``{id}`` of an object path: its public ID (a malformed one is a 404 like an unknown one)."""
+    return OpenApiParameter(
+        "id",
+        OpenApiTypes.STR,
+        location=OpenApiParameter.PATH,
+        pattern=rf"^{prefix}[0-9]{{{DIGITS}}}$",
+        description=f"The object's public ID, e.g. {prefix}1234567890.",
     )
 
 
@@ -121,7 +191,7 @@ class AutoSchema(openapi.AutoSchema):
         # Every request is charged to a budget before its view can fail, except one that crashed before that.
         for name, description in RATE_LIMIT_HEADERS.items():
             documented.setdefault(name, _header(description, {"type": "integer", "minimum": 0}, code != "500"))
-        if code == "200" and self.method == "GET" and self._get_paginator() is not None:
+        if code == "200" and self.method == "GET" and self._is_list_view() and self._get_paginator() is not None:
             documented.update(PAGINATION_HEADERS)
         if code == "201":
             documented[headers.LOCATION] = _header(
@@ -143,7 +213,7 @@ class AutoSchema(openapi.AutoSchema):
                 {"type": "string"},
                 required=False,
             )
-        if code == "429":
+        if code in ("429", "503"):
             documented[headers.RETRY_AFTER] = _header(
                 "Seconds to wait before retrying", {"type": "integer", "minimum": 0}
             )
@@ -170,8 +240,20 @@ class AutoSchema(openapi.AutoSchema):
         serializer = getattr(self.view, declared, None) if declared else None
         return serializer() if serializer is not None else super().get_request_serializer()
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """A field's schema, narrowed by what its validators accept (a validator's ``json_schema``: an enum, a
+        pattern, a range), so the document says what is accepted where the rule is declared."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        for validator in getattr(field, "validators", ()):
+            schema.update(getattr(validator, "json_schema", {}))
+        return schema
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
+        prefix = getattr(getattr(self.view, "serializer_class", None), "Meta", None)
+        prefix = getattr(getattr(prefix, "model", None), "PUBLIC_ID_PREFIX", "")
+        if prefix and "{id}" in self.path:
+            parameters = [*parameters, id_parameter(prefix)]
         if self.is_idempotent():
             parameters = [*parameters, IDEMPOTENCY_KEY]
         expansions = getattr(self.view, "expansions", None)
@@ -195,4 +277,79 @@ class AutoSchema(openapi.AutoSchema):
                 responses[status] = self._get_response_for_code(
                     OpenApiResponse(response=ErrorSerializer, description=description), status
                 )
+            elif status in IDEMPOTENCY_ERRORS or status in COMMON_ERRORS:  # the route's own, and the common one
+                responses[status]["description"] += f"; or: {description}"
+            # The route's own examples first (a declared 409 or 503), then the ones every route shares.
+            content = responses[status]["content"]["application/json"]
+            examples = content.setdefault("examples", {})
+            for name, value in self.error_examples(status):
+                examples.setdefault(name, {"value": value, "summary": value["error"]["message"]})
         return responses
+
+    def error_examples(self, status: str) -> list[tuple[str, dict]]:
+        """The examples every route gives for ``status``: the contract's exact code and message."""
+        number = int(status)
+        if status == "403":
+            scope = self.view.read_scope if self.method in ("GET", "HEAD") else self.view.write_scope
+            message = f"This request requires the '{scope}' scope."
+            return [
+                ("insufficient_scope", error_example(403, "insufficient_scope", message, {"required_scope": scope}))
+            ]
+        if status == "409":
+            return [("idempotency_conflict", error_example(409, *IDEMPOTENCY_CONFLICT_EXAMPLE))]
+        if status == "400" and self.method == "GET":
+            accepted = ", ".join(sorted(self.view.allowed_query_parameters())) or "none"
+            message = UNKNOWN_PARAMETER.format(name="limt", accepted=accepted)
+            return [("invalid_parameter", error_example(400, "invalid_parameter", message))]
+        if status in ERROR_EXAMPLES:
+            code, message, details = ERROR_EXAMPLES[status]
+            return [(code, error_example(number, code, message, details))]
+        return []
+
+
+# --- Postprocessing hooks (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]) -----------------------------------
+
+METHODS = ("get", "put", "patch", "delete", "post")
+#: A path that acts on one object of a collection: the collection's path, then ``/{parameter}``, then maybe more.
+_MEMBER_PATH = r"{collection}/\{{(?P<parameter>\w+)\}}(?:/[^{{}}]*)?"
+
+
+def close_request_bodies(result, generator, request, public):
+    """Request bodies are closed (``additionalProperties: false``): every /v1 input refuses an unknown field
+    with a 400 naming it, so generated clients and fuzzers know only the declared fields are accepted."""
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema.setdefault("additionalProperties", False)
+    return result
+
+
+def link_creates(result, generator, request, public):
+    """OpenAPI links from every create (a ``POST`` answering ``201``) to each operation on the created object.
+
+    ``POST /v1/functions`` links to ``GET``, ``PATCH`` and ``DELETE /v1/functions/{id}`` (and to any
+    ``/v1/functions/{id}/...`` route), taking ``id`` from the 201 body: clients and the stateful fuzzer
+    follow them. A new collection with a create gets its links without a declaration.
+    """
+    paths = result.get("paths", {})
+    for collection, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        member = re.compile(_MEMBER_PATH.format(collection=re.escape(collection)))
+        links = {}
+        for path, target in paths.items():
+            match = member.fullmatch(path)
+            if match is None:
+                continue
+            for method in METHODS:
+                operation = target.get(method)
+                if operation is None:
+                    continue
+                links[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {f"path.{match['parameter']}": "$response.body#/id"},
+                    "description": f"{method.upper()} {path} on the object just created",
+                }
+        if links:
+            created["links"] = links
+    return result

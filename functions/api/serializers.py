@@ -12,7 +12,8 @@ from rest_framework import serializers
 
 from elbia.api.serializers import StrictCharField, StrictSerializer, rfc3339
 from functions.code import decode_code_base64
-from functions.models import Function
+from functions.models import Function, FunctionStatus
+from functions.runtimes import MAX_HANDLER_LENGTH, RUNTIMES
 from functions.validators import (
     validate_current_runtime,
     validate_environment,
@@ -127,6 +128,22 @@ class FunctionSerializer(serializers.ModelSerializer):
         }
 
 
+#: A handler some runtime accepts (each runtime's own pattern is in GET /v1/runtimes; the service checks it).
+HANDLER_PATTERN = (
+    "^(?:" + "|".join(sorted({runtime.handler_pattern.strip("^$") for runtime in RUNTIMES.values()})) + ")$"
+)
+
+
+@extend_schema_field({"type": "string", "pattern": HANDLER_PATTERN})
+class HandlerField(StrictCharField):
+    """A handler: its format depends on the runtime (checked against it); the schema states the union."""
+
+
+@extend_schema_field({"type": "string", "enum": [FunctionStatus.DEPRECATED]})
+class DeprecateField(StrictCharField):
+    """``status`` in a PATCH: only "deprecated" (the service refuses anything else, naming it)."""
+
+
 class IntegerField(serializers.IntegerField):
     """A JSON integer, nothing else (DRF's IntegerField would also take "128" and 128.0)."""
 
@@ -177,7 +194,9 @@ class FunctionCreateSerializer(StrictSerializer):
         validators=[validate_name], help_text="Unique in the account; a DNS label, e.g. my-function."
     )
     runtime = StrictCharField(validators=[validate_current_runtime], help_text="A runtime name from GET /v1/runtimes.")
-    handler = StrictCharField(max_length=128, help_text="Entry point in the runtime's format, e.g. index.handler.")
+    handler = HandlerField(
+        max_length=MAX_HANDLER_LENGTH, help_text="Entry point in the runtime's format, e.g. index.handler."
+    )
     memory_mb = IntegerField(required=False, validators=[validate_memory_mb], help_text="128 to 10240 (default 128).")
     timeout_s = IntegerField(required=False, validators=[validate_timeout_s], help_text="1 to 900 (default 3).")
     region = StrictCharField(required=False, validators=[validate_region], help_text="Default us-east-1.")
@@ -210,7 +229,7 @@ class FunctionUpdateSerializer(StrictSerializer):
         "This field cannot be changed.",
     )
 
-    handler = StrictCharField(required=False, max_length=128)
+    handler = HandlerField(required=False, max_length=MAX_HANDLER_LENGTH)
     memory_mb = IntegerField(required=False, validators=[validate_memory_mb])
     timeout_s = IntegerField(required=False, validators=[validate_timeout_s])
     tags = TagListField(required=False, help_text="Replaces the tags.")
@@ -219,7 +238,7 @@ class FunctionUpdateSerializer(StrictSerializer):
         required=False,
         help_text="A merge patch: a string sets a variable, null removes it, unnamed variables stay.",
     )
-    status = StrictCharField(required=False, help_text='Only "deprecated" (checked by the service).')
+    status = DeprecateField(required=False, help_text='Only "deprecated" (checked by the service).')
 
 
 class CodeLinkSerializer(serializers.Serializer):

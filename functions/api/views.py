@@ -99,19 +99,37 @@ class FunctionCodeActions:
     list=extend_schema(summary="List functions"),
     create=extend_schema(
         summary="Deploy a new function",
-        responses={201: FunctionSerializer, 409: conflict("a function with this name already exists")},
+        responses={
+            201: FunctionSerializer,
+            409: conflict("A function named 'my-function' already exists in this account."),
+        },
     ),
     retrieve=extend_schema(summary="Retrieve a function"),
     partial_update=extend_schema(
         summary="Change a function's configuration (redeploys), replace its tags, or deprecate it",
         responses={
             200: FunctionSerializer,
-            409: conflict("still deploying, deprecated (no configuration change), deleting or deleted"),
+            409: conflict(
+                "Function FUNC_1234567890 is still deploying; change its configuration once it is active or failed.",
+                "Function FUNC_1234567890 is deprecated; its configuration can no longer change.",
+                "Only an active function can be deprecated; FUNC_1234567890 is failed.",
+                "Function FUNC_1234567890 is deleting.",
+                "Function FUNC_1234567890 is deleted.",
+            ),
         },
     ),
     destroy=extend_schema(
         summary="Delete a function and its resource",
-        responses={202: FunctionSerializer, 409: conflict("already deleting or deleted, or still deploying")},
+        responses={
+            202: FunctionSerializer,
+            409: conflict(
+                "Function FUNC_1234567890 is already deleted.",
+                "Function FUNC_1234567890 is already deleting.",
+                "Function FUNC_1234567890 is still deploying; delete it once it is active or failed.",
+                "The resource of function FUNC_1234567890 (RES_1234567890) is still provisioning; "
+                "delete the function once it is active or failed.",
+            ),
+        },
     ),
 )
 class FunctionViewSet(FunctionCodeActions, CreateMixin, UpdateMixin, DestroyMixin, ApiViewSet):

@@ -8,6 +8,7 @@ from elbia.api.serializers import StrictCharField, StrictSerializer, rfc3339
 from functions.api.serializers import FunctionSerializer
 from resources.models import Resource, ResourceType
 from resources.validators import (
+    VPC_REFERENCE_SCHEMA,
     validate_cidr_block,
     validate_instance_type,
     validate_region,
@@ -44,6 +45,11 @@ class TagsField(serializers.JSONField):
         super().__init__(validators=[validate_tags], **kwargs)
 
 
+@extend_schema_field(VPC_REFERENCE_SCHEMA)
+class VpcReferenceField(StrictCharField):
+    """A compute resource's VPC: "default", a VPC's ID or its name (the service resolves it in the region)."""
+
+
 class ResourceCreateSerializer(StrictSerializer):
     """``POST /v1/resources``: a compute instance by default, a VPC with ``type: "vpc"``."""
 
@@ -53,7 +59,7 @@ class ResourceCreateSerializer(StrictSerializer):
     type = serializers.ChoiceField(choices=[ResourceType.COMPUTE, ResourceType.VPC], default=ResourceType.COMPUTE)
     region = StrictCharField(max_length=64, validators=[validate_region])
     instance_type = StrictCharField(max_length=64, required=False, validators=[validate_instance_type])
-    vpc = StrictCharField(max_length=100, required=False, help_text="A VPC name, its RES_ ID, or 'default'.")
+    vpc = VpcReferenceField(max_length=100, required=False, help_text="A VPC name, its RES_ ID, or 'default'.")
     name = StrictCharField(max_length=100, required=False, allow_blank=True, trim_whitespace=False)
     cidr_block = StrictCharField(max_length=18, required=False, validators=[validate_cidr_block])
     tags = TagsField(required=False)
@@ -107,6 +113,30 @@ class ResourceCreateSerializer(StrictSerializer):
             errors[field] = error.messages
 
 
+# The two shapes ``ResourceCreateSerializer`` takes, for the OpenAPI document: the request body is one of them.
+
+
+class ComputeCreateSerializer(StrictSerializer):
+    """A compute instance (``type`` defaults to ``compute``): region, instance type and VPC are required."""
+
+    type = serializers.ChoiceField(choices=[ResourceType.COMPUTE], default=ResourceType.COMPUTE)
+    region = StrictCharField(max_length=64, validators=[validate_region])
+    instance_type = StrictCharField(max_length=64, validators=[validate_instance_type])
+    vpc = VpcReferenceField(max_length=100, help_text="A VPC name, its RES_ ID, or 'default' (always works).")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, validators=[validate_resource_name])
+    tags = TagsField(required=False)
+
+
+class VpcCreateSerializer(StrictSerializer):
+    """A VPC (``type: "vpc"``): a name unique in its region, and optionally a CIDR block."""
+
+    type = serializers.ChoiceField(choices=[ResourceType.VPC])
+    region = StrictCharField(max_length=64, validators=[validate_region])
+    name = StrictCharField(max_length=64, validators=[validate_vpc_name])
+    cidr_block = StrictCharField(max_length=18, required=False, validators=[validate_cidr_block])
+    tags = TagsField(required=False)
+
+
 class ResourceUpdateSerializer(StrictSerializer):
     """``PATCH /v1/resources/{id}``: only ``name`` and ``tags`` can change (tags are replaced as a whole)."""
 
@@ -129,6 +159,7 @@ class ResourceSerializer(serializers.ModelSerializer):
     name = serializers.CharField(allow_null=True)
     instance_type = serializers.CharField(allow_null=True)
     vpc = serializers.SerializerMethodField()
+    tags = TagsField(read_only=True)
     memory = serializers.CharField(allow_null=True, help_text='e.g. "1024MB"; null for VPCs.')
     failure_reason = serializers.CharField(allow_null=True)
     provider_id = serializers.CharField(
@@ -179,7 +210,11 @@ class ResourceSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(
         {
-            "oneOf": [{"type": "string", "example": "RES_1234567890"}, {"type": "object"}],
+            # The expanded VPC is a resource: a named schema, so generated clients get no anonymous type.
+            "oneOf": [
+                {"type": "string", "pattern": r"^RES_[0-9]{10}$", "example": "RES_1234567890"},
+                {"$ref": "#/components/schemas/Resource"},
+            ],
             "nullable": True,
             "description": "The VPC's ID, or with expand=vpc the VPC object; null for VPCs and functions.",
         }

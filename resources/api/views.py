@@ -1,17 +1,19 @@
 """/v1/resources (list, create, retrieve, update, delete) and the catalogs /v1/regions and /v1/instance-types."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework.response import Response
 
 from elbia.api.schema import conflict
 from elbia.api.views import ApiView, ApiViewSet, CreateMixin, DestroyMixin, Expansion, UpdateMixin
 from resources import services
 from resources.api.serializers import (
+    ComputeCreateSerializer,
     InstanceTypeSerializer,
     RegionSerializer,
     ResourceCreateSerializer,
     ResourceSerializer,
     ResourceUpdateSerializer,
+    VpcCreateSerializer,
 )
 from resources.catalog import INSTANCE_TYPES, REGIONS
 from resources.filtersets import ResourceFilterSet
@@ -47,18 +49,32 @@ class InstanceTypeListView(ApiView):
     list=extend_schema(summary="List resources"),
     create=extend_schema(
         summary="Create a compute instance or a VPC",
-        responses={201: ResourceSerializer, 409: conflict("a VPC with this name already exists in the region")},
+        request=PolymorphicProxySerializer(
+            component_name="ResourceCreate",
+            serializers=[ComputeCreateSerializer, VpcCreateSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={201: ResourceSerializer, 409: conflict("A VPC named 'my-vpc' already exists in us-east-1.")},
     ),
     retrieve=extend_schema(summary="Retrieve a resource"),
     partial_update=extend_schema(
         summary="Rename a resource or replace its tags",
-        responses={200: ResourceSerializer, 409: conflict("the resource is deleted, or the VPC name is taken")},
+        responses={
+            200: ResourceSerializer,
+            409: conflict("Resource RES_1234567890 is deleted.", "A VPC named 'my-vpc' already exists in us-east-1."),
+        },
     ),
     destroy=extend_schema(
         summary="Delete a resource",
         responses={
             202: ResourceSerializer,
-            409: conflict("already deleting or deleted, still provisioning, a VPC still in use, or a function's"),
+            409: conflict(
+                "Resource RES_1234567890 is already deleting.",
+                "Resource RES_1234567890 is already deleted.",
+                "Resource RES_1234567890 is still provisioning; delete it once it is active or failed.",
+                "Resource RES_1234567890 runs a function; delete the function instead.",
+                "VPC RES_1234567890 is still used by 2 live resource(s).",
+            ),
         },
     ),
 )
