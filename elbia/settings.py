@@ -171,6 +171,8 @@ ELBIA_RUNTIME_UID_BASE = _read("ELBIA_RUNTIME_UID_BASE", parse_count, 900000)
 ELBIA_RUNTIME_PYTHON = env.str("ELBIA_RUNTIME_PYTHON", default="")
 ELBIA_RUNTIME_NODE = env.str("ELBIA_RUNTIME_NODE", default="")
 # Absolute base for links the API hands out when there is no request to build them from.
+# The bearer secret /metrics asks for (Prometheus's `authorization` setting); unset, /metrics answers 404.
+ELBIA_METRICS_TOKEN = env.str("ELBIA_METRICS_TOKEN", default="")
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
 # The OAuth client that `issue_token --json` prints and that renews tokens.
@@ -207,6 +209,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "elbia.observability.http.MetricsMiddleware",
     "elbia.api.middleware.HeadWithoutBodyMiddleware",
     "elbia.api.middleware.RequestIDMiddleware",
     "elbia.api.errors.ApiErrorMiddleware",

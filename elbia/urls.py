@@ -7,6 +7,7 @@ from elbia.accounts import oauth
 from elbia.accounts import views as dashboard_views
 from elbia.api.throttling import ip_rate_limited
 from elbia.favicon import favicon
+from elbia.observability.http import metrics_view
 
 handler400 = "elbia.api.errors.bad_request"
 handler404 = "elbia.api.errors.page_not_found"
@@ -23,6 +24,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", favicon, name="favicon"),
     path("admin/login/", dashboard_views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,90 @@
+"""Every Prometheus metric Elbia records, declared once (docs/operations.md says what each one means).
+
+Processes with several workers (gunicorn, a prefork Celery worker) record in multiprocess mode: each process
+writes its values to files under ``PROMETHEUS_MULTIPROC_DIR``, and a scrape adds them up (``scrape_registry``).
+That directory is chosen and emptied as the server starts (``elbia.observability.multiprocess``); without it
+(``manage.py runserver``, the tests) values stay in the process.
+
+Labels are bounded sets: a route *template*, a method, a status, a queue, a task name, a status or reason
+class. Never an account id, a resource id or a raw path.
+"""
+
+import os
+
+from prometheus_client import REGISTRY as PROCESS_REGISTRY
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+
+from elbia.observability.multiprocess import MULTIPROC_ENV
+
+#: The methods recorded by name; any other is recorded as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The route label of a request no URL pattern matched (a 404 of the resolver).
+UNMATCHED_ROUTE = "unmatched"
+
+# Seconds: from a fast cached read (a few ms) up to the 30 s worker timeout.
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+http_requests = Counter(
+    "elbia_http_requests",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+http_request_duration = Histogram(
+    "elbia_http_request_duration_seconds",
+    "Time to answer an HTTP request (in the application, from the first middleware to the response).",
+    ["route", "method"],
+    buckets=REQUEST_BUCKETS,
+)
+http_rate_limited = Counter(
+    "elbia_http_rate_limited",
+    "Requests refused with 429 rate_limited, by route template.",
+    ["route"],
+)
+http_idempotent_replays = Counter(
+    "elbia_http_idempotent_replays",
+    "Creating requests answered by replaying the first response of their Idempotency-Key, by route template.",
+    ["route"],
+)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def mark_process_dead(pid: int) -> None:
+    """A worker process of this server exited: its live gauges stop counting (its counters keep adding up)."""
+    if multiprocess_dir():
+        multiprocess.mark_process_dead(pid)
+
+
+#: Collectors that read the current state at scrape time (counts by status, queue depths, the outbox backlog),
+#: registered by the apps that own that state (``register_scrape_collector`` in their ``AppConfig.ready``).
+SCRAPE_COLLECTORS: list = []
+
+
+def register_scrape_collector(collector) -> None:
+    if collector not in SCRAPE_COLLECTORS:
+        SCRAPE_COLLECTORS.append(collector)
+
+
+class _ProcessValues:
+    """This process's own values, as one collector of a scrape's registry (when not in multiprocess mode)."""
+
+    def collect(self):
+        return PROCESS_REGISTRY.collect()
+
+
+def scrape_registry(*, with_state: bool = True) -> CollectorRegistry:
+    """What one scrape reads: every process's recorded values added up (multiprocess mode) or this process's,
+    and, ``with_state``, the scrape-time collectors."""
+    scraped = CollectorRegistry(auto_describe=False)
+    path = multiprocess_dir()
+    if path:
+        multiprocess.MultiProcessCollector(scraped, path=path)
+    else:
+        scraped.register(_ProcessValues())
+    if with_state:
+        for collector in SCRAPE_COLLECTORS:
+            scraped.register(collector)
+    return scraped
+
