@@ -173,6 +173,9 @@ ELBIA_RUNTIME_NODE = env.str("ELBIA_RUNTIME_NODE", default="")
 # Absolute base for links the API hands out when there is no request to build them from.
 # The bearer secret /metrics asks for (Prometheus's `authorization` setting); unset, /metrics answers 404.
 ELBIA_METRICS_TOKEN = env.str("ELBIA_METRICS_TOKEN", default="")
+# A Celery worker's own /metrics (its task metrics): served on this port when set, on this internal address.
+ELBIA_WORKER_METRICS_PORT = _read("ELBIA_WORKER_METRICS_PORT", parse_count, 0)
+ELBIA_WORKER_METRICS_ADDRESS = env.str("ELBIA_WORKER_METRICS_ADDRESS", default="127.0.0.1")
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
 # The OAuth client that `issue_token --json` prints and that renews tokens.

@@ -88,3 +88,44 @@ def scrape_registry(*, with_state: bool = True) -> CollectorRegistry:
             scraped.register(collector)
     return scraped
 
+
+# --- The lifecycle (elbia.lifecycle): resources, functions ------------------------------------------------------
+
+# Seconds: the simulated provider takes a few seconds a step; a real instance boots in about a minute.
+LIFECYCLE_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+lifecycle_duration = Histogram(
+    "elbia_lifecycle_duration_seconds",
+    "From the request to the step's done status: pending to active (provisioning), deleting to deleted "
+    "(deletion), created to active (deployment); by kind of row and step.",
+    ["kind", "step"],
+    buckets=LIFECYCLE_BUCKETS,
+)
+lifecycle_failures = Counter(
+    "elbia_lifecycle_failures",
+    "Rows a lifecycle step failed, by kind, step and reason class (provider, not_ready, gave_up, timeout, "
+    "internal, stuck, precondition).",
+    ["kind", "step", "reason"],
+)
+lifecycle_requeues = Counter(
+    "elbia_lifecycle_requeues",
+    "Steps the reaper handed to a new message (a dead worker's claim, or a lost message), by kind and step.",
+    ["kind", "step"],
+)
+
+
+# --- Celery ------------------------------------------------------------------------------------------------------
+
+TASK_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+celery_tasks = Counter(
+    "elbia_celery_tasks",
+    "Celery task runs finished, by task name and outcome (success, failure, retry).",
+    ["task", "outcome"],
+)
+celery_task_duration = Histogram(
+    "elbia_celery_task_duration_seconds",
+    "Time a Celery task run took, by task name.",
+    ["task"],
+    buckets=TASK_BUCKETS,
+)

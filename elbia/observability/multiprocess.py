@@ -11,6 +11,14 @@ import tempfile
 from pathlib import Path
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The temporary directory ``prepare`` created in this process, removed when the server stops.
+_temporary: list[Path] = []
+
+
+def is_worker_command(argv: list[str]) -> bool:
+    """Whether this process is ``celery ... worker`` (``python -m celery`` included)."""
+    program = Path(argv[0]) if argv else Path()
+    return "celery" in (program.name, program.parent.name) and "worker" in argv[1:]
 
 
 def prepare(kind: str) -> tuple[Path, bool]:
@@ -24,6 +32,7 @@ def prepare(kind: str) -> tuple[Path, bool]:
     if not configured:
         path = Path(tempfile.mkdtemp(prefix=f"elbia-metrics-{kind}-"))
         os.environ[MULTIPROC_ENV] = str(path)
+        _temporary.append(path)
         return path, True
     path = Path(configured)
     path.mkdir(parents=True, exist_ok=True)
@@ -37,3 +46,8 @@ def prepare(kind: str) -> tuple[Path, bool]:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_temporary() -> None:
+    while _temporary:
+        remove(_temporary.pop())
