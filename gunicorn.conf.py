@@ -29,3 +29,19 @@ def child_exit(server, worker):
 def on_exit(server):
     if _metrics_dir_is_temporary:
         multiprocess.remove(_metrics_dir)
+
+
+# LOG_FORMAT=json: gunicorn's own lines are JSON too; its access lines give way to the application's one JSON
+# line per request (logger elbia.request: route template, status, duration, request and account ids).
+if os.environ.get("LOG_FORMAT") == "json":
+    logconfig_dict = {
+        "formatters": {"json": {"()": "elbia.observability.logs.JsonFormatter"}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+            "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "WARNING", "handlers": ["console"], "propagate": False},
+        },
+    }

@@ -212,9 +212,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "elbia.observability.http.MetricsMiddleware",
     "elbia.api.middleware.HeadWithoutBodyMiddleware",
     "elbia.api.middleware.RequestIDMiddleware",
+    "elbia.observability.http.MetricsMiddleware",  # inside the request id (its log line carries it)
     "elbia.api.errors.ApiErrorMiddleware",
     "elbia.api.throttling.RateLimitHeadersMiddleware",
     "elbia.hosts.HostPortMiddleware",
@@ -528,15 +528,25 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Logging ----------------------------------------------------------------------
 
+# LOG_FORMAT=json: one JSON object per line (elbia.observability.logs), and one line per request; plain by default.
+def _log_format(text: str) -> str:
+    if text not in ("plain", "json"):
+        raise ValueError("expected plain or json")
+    return text
+
+
+LOG_FORMAT = _read("LOG_FORMAT", _log_format, "plain")
+LOG_REQUESTS = LOG_FORMAT == "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "elbia.api.middleware.RequestIDLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "elbia.observability.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

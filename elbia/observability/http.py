@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from elbia.api import headers
-from elbia.observability import metrics
+from elbia.observability import logs, metrics
 
 _NAMED_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -46,7 +46,8 @@ def request_route(request) -> str:
 
 
 class MetricsMiddleware:
-    """Counts every answer by route template, method and status, and times it; counts 429s and replays."""
+    """Counts every answer by route template, method and status, and times it; counts 429s and replays; with
+    ``LOG_FORMAT=json``, logs the request's line (``elbia.observability.logs``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -63,6 +64,8 @@ class MetricsMiddleware:
             metrics.http_rate_limited.labels(route).inc()
         if response.get(headers.IDEMPOTENT_REPLAYED) == "true":
             metrics.http_idempotent_replays.labels(route).inc()
+        if settings.LOG_REQUESTS:
+            logs.log_request(request, response, route=route, method=method, seconds=elapsed)
         return response
 
 

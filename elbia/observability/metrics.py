@@ -12,7 +12,7 @@ class. Never an account id, a resource id or a raw path.
 import os
 
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
-from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 from elbia.observability.multiprocess import MULTIPROC_ENV
 
@@ -129,3 +129,84 @@ celery_task_duration = Histogram(
     ["task"],
     buckets=TASK_BUCKETS,
 )
+
+
+# --- Billing -----------------------------------------------------------------------------------------------------
+
+usage_events = Counter(
+    "elbia_usage_events",
+    "Usage events received on POST /v1/usage/events, by result: accepted (stored) or duplicate (already recorded).",
+    ["result"],
+)
+invoice_runs = Histogram(
+    "elbia_invoice_run_duration_seconds",
+    "Time a run of invoice generation took (one chunk of accounts of the daily job or of a month's run).",
+    buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0),
+)
+invoice_run_last_duration = Gauge(
+    "elbia_invoice_run_last_duration_seconds",
+    "Time the most recent run of invoice generation took.",
+    multiprocess_mode="mostrecent",
+)
+invoice_run_last_finished = Gauge(
+    "elbia_invoice_run_last_finished_timestamp_seconds",
+    "When the most recent run of invoice generation finished (Unix time).",
+    multiprocess_mode="mostrecent",
+)
+invoices = Counter(
+    "elbia_invoices",
+    "Invoices by result of their run: created, or failed (usage the price book could not price, left for a later run).",
+    ["result"],
+)
+
+
+def record_invoice_run(*, seconds: float, created: int, failed: int) -> None:
+    invoice_runs.observe(seconds)
+    invoice_run_last_duration.set(seconds)
+    invoice_run_last_finished.set_to_current_time()
+    invoices.labels("created").inc(created)
+    invoices.labels("failed").inc(failed)
+
+
+# --- Invocations (functions.runtime.runner.runtime_invoke: every invocation passes there) -------------------------
+
+INVOCATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+
+invocations = Counter(
+    "elbia_invocations",
+    "Function invocations, by runtime and outcome: ok, error (the function raised or timed out), refused "
+    "(every execution environment busy: a concurrency refusal), unavailable (the runner could not run it).",
+    ["runtime", "outcome"],
+)
+invocation_duration = Histogram(
+    "elbia_invocation_duration_seconds",
+    "Time a function ran, as the runner measured it (cold start not included), by runtime.",
+    ["runtime"],
+    buckets=INVOCATION_BUCKETS,
+)
+invocation_cold_starts = Counter(
+    "elbia_invocation_cold_starts",
+    "Invocations that started a new execution environment, by runtime.",
+    ["runtime"],
+)
+invocation_init_duration = Histogram(
+    "elbia_invocation_init_duration_seconds",
+    "Time a cold start took (process start and handler load), by runtime.",
+    ["runtime"],
+    buckets=INVOCATION_BUCKETS,
+)
+
+
+def record_invocation(*, runtime: str, outcome) -> None:
+    """One invocation that ran: its ``functions.runtime.environments.Outcome`` (ok, duration_ms, cold, ...)."""
+    invocations.labels(runtime, "ok" if outcome.ok else "error").inc()
+    invocation_duration.labels(runtime).observe(outcome.duration_ms / 1000)
+    if outcome.cold:
+        invocation_cold_starts.labels(runtime).inc()
+        if outcome.init_duration_ms is not None:
+            invocation_init_duration.labels(runtime).observe(outcome.init_duration_ms / 1000)
+
+
+def record_invocation_not_run(*, runtime: str, refused: bool) -> None:
+    """One invocation that did not run: ``refused`` (every environment busy), else the runner was unavailable."""
+    invocations.labels(runtime, "refused" if refused else "unavailable").inc()

@@ -7,17 +7,30 @@ internal address, with no token). Task metrics are also recorded wherever a task
 """
 
 import logging
+import logging.config
 import os
 import time
 
+import celery.apps.worker
 from celery import signals
 from django.conf import settings
 
-from elbia.observability import metrics, multiprocess
+from elbia.observability import logs, metrics, multiprocess
 
 logger = logging.getLogger(__name__)
 
 _STARTED = "elbia_metrics_started"
+
+
+@signals.celeryd_init.connect
+def _json_logs_from_the_start(instance=None, **kwargs) -> None:
+    """With LOG_FORMAT=json, a worker prints JSON from its first line: no start banner, and the warnings of its
+    start-up checks (superuser privileges, ...) logged, not printed."""
+    if settings.LOG_FORMAT == "json":
+        instance.quiet = True
+        logging.config.dictConfig(settings.LOGGING)
+        logging.captureWarnings(True)
+        celery.apps.worker.safe_say = logs.say_json  # what its signal handlers print
 
 
 @signals.task_prerun.connect
