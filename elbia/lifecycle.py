@@ -51,7 +51,7 @@ from django.utils import timezone
 
 from elbia.api.ids import PublicIdModel
 from elbia.models import OutboxMessage
-from elbia.observability import metrics
+from elbia.observability import metrics, tracing
 from elbia.outbox import enqueue
 from elbia.providers import NotReady, ProviderError, TransientProviderError
 
@@ -270,7 +270,7 @@ class Lifecycle:
                 return "nothing to do"
             provider_id = obj.provider_id
             try:
-                with self.heartbeat(pk, task_id):
+                with self.heartbeat(pk, task_id), tracing.tracer.start_as_current_span(f"provider.{step.name}"):
                     work(obj)
             finally:
                 if obj.provider_id != provider_id:
