@@ -528,13 +528,14 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Logging ----------------------------------------------------------------------
 
-# LOG_FORMAT=json: one JSON object per line (elbia.observability.logs), and one line per request; plain by default.
+
 def _log_format(text: str) -> str:
     if text not in ("plain", "json"):
         raise ValueError("expected plain or json")
     return text
 
 
+# LOG_FORMAT=json: one JSON object per line (elbia.observability.logs), and one line per request; plain by default.
 LOG_FORMAT = _read("LOG_FORMAT", _log_format, "plain")
 LOG_REQUESTS = LOG_FORMAT == "json"
 LOGGING = {
