@@ -6,7 +6,7 @@ class FunctionsConfig(AppConfig):
 
     def ready(self) -> None:
         from elbia.observability import metrics, state
-        from functions.models import Function, FunctionStatus
+        from functions.models import TRANSIENT_STATUSES, Function, FunctionStatus
 
         metrics.register_scrape_collector(
             state.StatusCounts(
@@ -14,5 +14,6 @@ class FunctionsConfig(AppConfig):
                 "Functions by status (deleted ones left out), read at scrape time.",
                 Function,
                 labels={"status": FunctionStatus.values},
+                transient=TRANSIENT_STATUSES,
             )
         )

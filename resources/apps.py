@@ -6,7 +6,7 @@ class ResourcesConfig(AppConfig):
 
     def ready(self) -> None:
         from elbia.observability import metrics, state
-        from resources.models import Resource, ResourceStatus, ResourceType
+        from resources.models import TRANSIENT_STATUSES, Resource, ResourceStatus, ResourceType
 
         metrics.register_scrape_collector(
             state.StatusCounts(
@@ -14,5 +14,6 @@ class ResourcesConfig(AppConfig):
                 "Resources by status and type (deleted ones left out), read at scrape time.",
                 Resource,
                 labels={"status": ResourceStatus.values, "type": ResourceType.values},
+                transient=TRANSIENT_STATUSES,
             )
         )
