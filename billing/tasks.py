@@ -1,6 +1,7 @@
 """Billing's background work: invoice PDFs and the daily invoice job (fanned out in chunks of accounts)."""
 
 import logging
+import time
 from datetime import date
 
 from celery import shared_task
@@ -9,6 +10,7 @@ from billing.periods import parse_month
 from billing.rollups import metering_close
 from billing.services import INVOICE_CHUNK_SIZE, invoice_ensure_pdf, invoice_generate_missing, invoice_queue_stale_pdfs
 from elbia.accounts.models import Account
+from elbia.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +65,12 @@ def generate_invoices_for_month(month: str) -> int:
 @shared_task
 def generate_invoices_for_accounts(account_ids: list[int], today: str | None = None, month: str | None = None) -> None:
     """Create the missing invoices of these accounts (one chunk of the daily job, or of a month's run)."""
+    started = time.perf_counter()
     run = invoice_generate_missing(
         today=date.fromisoformat(today) if today else None,
         month=parse_month(month) if month else None,
         account_ids=account_ids,
         chunk_size=len(account_ids),
     )
+    metrics.record_invoice_run(seconds=time.perf_counter() - started, created=run.created, failed=run.failed)
     logger.info("Invoices for %s accounts: %s", len(account_ids), run)

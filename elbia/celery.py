@@ -1,14 +1,24 @@
 """The Celery app: configured from Django settings (``CELERY_*``), tasks found in every app.
 
 Every worker also runs the outbox relay (the ``elbia.outbox:OutboxRelay`` bootstep), and every task's log
-lines carry the id of the request that queued it (the ``elbia_request_id`` message header).
+lines carry the id of the request that queued it (the ``elbia_request_id`` message header). A worker records
+its metrics across its processes (``elbia.observability.worker``; docs/operations.md).
 """
 
 import os
+import sys
 
 from celery import Celery, signals
 
+from elbia.observability import multiprocess
+
+if multiprocess.is_worker_command(sys.argv):
+    # Before the Prometheus client is first imported (Django's set-up imports it): the pool's processes
+    # record into this worker's directory, and its main process serves their sum.
+    multiprocess.prepare("worker")
+
 from elbia.api.middleware import current_request_id
+from elbia.observability import worker as _worker_metrics  # noqa: F401 (connects the task signals)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "elbia.settings")
 

@@ -51,6 +51,7 @@ from django.utils import timezone
 
 from elbia.api.ids import PublicIdModel
 from elbia.models import OutboxMessage
+from elbia.observability import metrics, tracing
 from elbia.outbox import enqueue
 from elbia.providers import NotReady, ProviderError, TransientProviderError
 
@@ -94,6 +95,9 @@ class Step:
     working: str
     done: str
     done_at: str
+    #: The field holding when the work was asked for (its duration, in elbia_lifecycle_duration_seconds, runs
+    #: from there to ``done_at``); empty: not measured.
+    started_at: str = ""
 
 
 class StepFailed(Exception):
@@ -138,6 +142,11 @@ class Lifecycle:
     def noun(self) -> str:
         return str(self.model._meta.verbose_name).capitalize()
 
+    @property
+    def kind(self) -> str:
+        """The ``kind`` label of this lifecycle's metrics: ``resource``, ``function``."""
+        return self.model._meta.model_name
+
     def step_for(self, status: str) -> Step:
         """The step a row in the transient ``status`` is waiting for."""
         return next(step for step in self.steps.values() if status in step.starts_from)
@@ -156,7 +165,9 @@ class Lifecycle:
     def _locked(self, pk: int):
         return self.model._default_manager.select_for_update().filter(pk=pk).first()
 
-    def _fail(self, obj, reason: str) -> None:
+    def _fail(self, obj, reason: str, cause: str) -> None:
+        """Fail ``obj`` (in a transient status) with ``reason``; ``cause`` is its class, a metrics label."""
+        metrics.lifecycle_failures.labels(self.kind, self.step_for(obj.status).name, cause).inc()
         obj.status = self.failed
         obj.failure_reason = reason[:MAX_REASON]
         obj.lifecycle_task_id = ""
@@ -166,7 +177,7 @@ class Lifecycle:
             fields.append(self.failed_at)
         obj.save(update_fields=fields)
 
-    def record_failure(self, pk: int, step: Step, task_id: str, reason: str) -> bool:
+    def record_failure(self, pk: int, step: Step, task_id: str, reason: str, cause: str) -> bool:
         """Mark the row failed with ``reason`` if the step is still in progress and not owned by another task."""
         with transaction.atomic():
             obj = self._locked(pk)
@@ -174,7 +185,7 @@ class Lifecycle:
                 return False
             if obj.lifecycle_task_id not in ("", task_id):
                 return False
-            self._fail(obj, reason)
+            self._fail(obj, reason, cause)
         logger.warning("%s %s: %s failed: %s", self.noun, obj.public_id, step.name, reason)
         return True
 
@@ -191,7 +202,7 @@ class Lifecycle:
                 try:
                     check(obj)
                 except StepFailed as failure:
-                    self._fail(obj, str(failure))
+                    self._fail(obj, str(failure), "precondition")
                     return None
             obj.status = step.working
             obj.lifecycle_task_id = task_id
@@ -237,6 +248,10 @@ class Lifecycle:
             obj.lifecycle_task_id = ""
             obj.requeue_count = 0
             obj.save(update_fields=["status", step.done_at, "lifecycle_task_id", "requeue_count", "updated_at"])
+        started = getattr(obj, step.started_at) if step.started_at else None
+        if started is not None:
+            elapsed = (getattr(obj, step.done_at) - started).total_seconds()
+            metrics.lifecycle_duration.labels(self.kind, step.name).observe(max(elapsed, 0.0))
         logger.info("%s %s: %s done, now %s", self.noun, obj.public_id, step.name, step.done)
         return True
 
@@ -255,7 +270,7 @@ class Lifecycle:
                 return "nothing to do"
             provider_id = obj.provider_id
             try:
-                with self.heartbeat(pk, task_id):
+                with self.heartbeat(pk, task_id), tracing.tracer.start_as_current_span(f"provider.{step.name}"):
                     work(obj)
             finally:
                 if obj.provider_id != provider_id:
@@ -264,7 +279,7 @@ class Lifecycle:
             waited = sum(poll_interval(look) for look in range(looks + 1))
             if waited > settings.ELBIA_STUCK_AFTER:
                 self.record_failure(
-                    pk, step, task_id, f"The {step.name} was still not done after {waited:.0f} seconds."
+                    pk, step, task_id, f"The {step.name} was still not done after {waited:.0f} seconds.", "not_ready"
                 )
                 return "failed"
             countdown = poll_interval(looks)
@@ -272,7 +287,8 @@ class Lifecycle:
             again = {**(task.request.kwargs or {}), "looks": looks + 1}
             raise task.retry(kwargs=again, countdown=countdown, max_retries=None) from None
         except (ProviderError, StepFailed) as error:
-            self.record_failure(pk, step, task_id, str(error) or f"The provider refused the {step.name}.")
+            cause = "provider" if isinstance(error, ProviderError) else "precondition"
+            self.record_failure(pk, step, task_id, str(error) or f"The provider refused the {step.name}.", cause)
             return "failed"
         except TransientProviderError as error:
             if failures >= settings.ELBIA_PROVIDER_MAX_RETRIES:
@@ -306,12 +322,13 @@ class Lifecycle:
                 return None
             step = self.step_for(obj.status)
             if obj.requeue_count >= settings.ELBIA_STUCK_REQUEUES:
-                self._fail(obj, f"The {step.name} did not finish after {obj.requeue_count + 1} attempts.")
+                self._fail(obj, f"The {step.name} did not finish after {obj.requeue_count + 1} attempts.", "stuck")
                 return "failed"
             obj.requeue_count += 1
             obj.lifecycle_task_id = ""  # the next message to arrive owns the step
             obj.save(update_fields=["requeue_count", "lifecycle_task_id", "updated_at"])
             enqueue(self.tasks[step.name].name, obj.pk)
+            metrics.lifecycle_requeues.labels(self.kind, step.name).inc()
             return "requeued"
 
     def reap(self) -> dict[str, int]:
@@ -348,9 +365,12 @@ class LifecycleTask(Task):
         step = self.lifecycle.steps[self.step_name]
         if isinstance(exc, TransientProviderError):
             reason = f"{exc} (gave up after {settings.ELBIA_PROVIDER_MAX_RETRIES + 1} attempts)"
+            cause = "gave_up"
         elif isinstance(exc, SoftTimeLimitExceeded):
             reason = f"The provider did not finish {step.name} in time."
+            cause = "timeout"
         else:
             reason = f"Internal error during {step.name}; the team has been notified."
+            cause = "internal"
         pk = args[0] if args else next(iter(kwargs.values()))
-        self.lifecycle.record_failure(pk, step, task_id, reason)
+        self.lifecycle.record_failure(pk, step, task_id, reason, cause)

@@ -14,6 +14,9 @@ class OutboxMessage(models.Model):
     task_name = models.CharField(max_length=200)
     args = models.JSONField(default=list, blank=True)
     request_id = models.CharField(max_length=128, blank=True, help_text="The request that queued it, for tracing.")
+    trace_parent = models.CharField(
+        max_length=64, blank=True, default="", help_text="The span that queued it (W3C traceparent), when tracing."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Tries to hand it to the broker so far.")

@@ -40,6 +40,7 @@ from django.utils import timezone
 from elbia.api.middleware import current_request_id
 from elbia.celery import REQUEST_ID_HEADER, app
 from elbia.models import OutboxMessage
+from elbia.observability import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,10 @@ def enqueue(task_name: str, *args) -> None:
     """Queue ``task_name(*args)`` with the current transaction: sent once it commits, never if it rolls back."""
     request_id = current_request_id.get()
     message = OutboxMessage.objects.create(
-        task_name=task_name, args=list(args), request_id="" if request_id == "-" else request_id
+        task_name=task_name,
+        args=list(args),
+        request_id="" if request_id == "-" else request_id,
+        trace_parent=tracing.current_parent(),
     )
     transaction.on_commit(Dispatch(message))
 
@@ -109,7 +113,10 @@ def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
                     unknown.append(message.pk)
                     continue
                 headers = {REQUEST_ID_HEADER: message.request_id} if message.request_id else {}
-                task.apply_async(args=message.args, connection=conn, retry=False, headers=headers)
+                # The span of sending, under the one that queued the work (the request, even when the relay
+                # sends it later): the task's own spans follow it through the message's headers.
+                with tracing.span_under(message.trace_parent, "outbox.send", **{"celery.task_name": task.name}):
+                    task.apply_async(args=message.args, connection=conn, retry=False, headers=headers)
                 sent.append(message.pk)
     except Exception as exc:  # the broker's own errors differ by transport: any failure here is the broker's
         failure = exc

@@ -176,6 +176,11 @@ ELBIA_FUNCTION_CONCURRENCY = _read("ELBIA_FUNCTION_CONCURRENCY", parse_count, 10
 ELBIA_ACCOUNT_CONCURRENCY = _read("ELBIA_ACCOUNT_CONCURRENCY", parse_count, 50)
 ELBIA_INVOCATION_RETENTION_DAYS = _read("ELBIA_INVOCATION_RETENTION_DAYS", parse_count, 7)
 # Absolute base for links the API hands out when there is no request to build them from.
+# The bearer secret /metrics asks for (Prometheus's `authorization` setting); unset, /metrics answers 404.
+ELBIA_METRICS_TOKEN = env.str("ELBIA_METRICS_TOKEN", default="")
+# A Celery worker's own /metrics (its task metrics): served on this port when set, on this internal address.
+ELBIA_WORKER_METRICS_PORT = _read("ELBIA_WORKER_METRICS_PORT", parse_count, 0)
+ELBIA_WORKER_METRICS_ADDRESS = env.str("ELBIA_WORKER_METRICS_ADDRESS", default="127.0.0.1")
 ELBIA_PUBLIC_URL = env.str("ELBIA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
 # The OAuth client that `issue_token --json` prints and that renews tokens.
@@ -214,6 +219,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "elbia.api.middleware.HeadWithoutBodyMiddleware",
     "elbia.api.middleware.RequestIDMiddleware",
+    "elbia.observability.http.MetricsMiddleware",  # inside the request id (its log line carries it)
     "elbia.api.errors.ApiErrorMiddleware",
     "elbia.api.throttling.RateLimitHeadersMiddleware",
     "elbia.hosts.HostPortMiddleware",
@@ -549,15 +555,26 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Logging ----------------------------------------------------------------------
 
+
+def _log_format(text: str) -> str:
+    if text not in ("plain", "json"):
+        raise ValueError("expected plain or json")
+    return text
+
+
+# LOG_FORMAT=json: one JSON object per line (elbia.observability.logs), and one line per request; plain by default.
+LOG_FORMAT = _read("LOG_FORMAT", _log_format, "plain")
+LOG_REQUESTS = LOG_FORMAT == "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "elbia.api.middleware.RequestIDLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "elbia.observability.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

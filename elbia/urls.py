@@ -7,6 +7,8 @@ from elbia.accounts import oauth
 from elbia.accounts import views as dashboard_views
 from elbia.api.throttling import ip_rate_limited
 from elbia.favicon import favicon
+from elbia.observability.http import metrics_view
+from elbia.observability.system import system_view
 
 handler400 = "elbia.api.errors.bad_request"
 handler404 = "elbia.api.errors.page_not_found"
@@ -23,8 +25,10 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", favicon, name="favicon"),
     path("admin/login/", dashboard_views.admin_login, name="admin-login"),
+    path("admin/system/", admin.site.admin_view(system_view), name="admin-system"),
     path("admin/", admin.site.urls),
     path("resources/", include("resources.urls")),
     path("functions/", include("functions.urls")),

@@ -37,6 +37,7 @@ DEPLOY = Step(
     FunctionStatus.DEPLOYING,
     FunctionStatus.ACTIVE,
     "deployed_at",
+    started_at="deployment_started",
 )
 DELETE = Step("deletion", (FunctionStatus.DELETING,), FunctionStatus.DELETING, FunctionStatus.DELETED, "deleted_at")
 FUNCTIONS = Lifecycle(model=Function, failed=FunctionStatus.FAILED, failed_at="failed_at", steps=(DEPLOY, DELETE))

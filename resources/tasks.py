@@ -27,9 +27,15 @@ PROVISION = Step(
     ResourceStatus.PROVISIONING,
     ResourceStatus.ACTIVE,
     "provisioned_at",
+    started_at="provisioning_started_at",
 )
 DEPROVISION = Step(
-    "deletion", (ResourceStatus.DELETING,), ResourceStatus.DELETING, ResourceStatus.DELETED, "deleted_at"
+    "deletion",
+    (ResourceStatus.DELETING,),
+    ResourceStatus.DELETING,
+    ResourceStatus.DELETED,
+    "deleted_at",
+    started_at="deleting_started_at",
 )
 RESOURCES = Lifecycle(
     model=Resource, failed=ResourceStatus.FAILED, failed_at="failed_at", steps=(PROVISION, DEPROVISION)

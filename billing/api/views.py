@@ -19,6 +19,7 @@ from elbia.api.exceptions import InvalidParameter
 from elbia.api.idempotency import idempotent
 from elbia.api.schema import unavailable
 from elbia.api.views import ApiView, ApiViewSet
+from elbia.observability import metrics
 
 
 class UsageEventsView(ApiView):
@@ -42,6 +43,8 @@ class UsageEventsView(ApiView):
         serializer = UsageEventBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = usage_record_events(account=self.account, events=serializer.validated_data)
+        metrics.usage_events.labels("accepted").inc(result.accepted)
+        metrics.usage_events.labels("duplicate").inc(result.duplicates)
         return Response({"accepted": result.accepted, "duplicates": result.duplicates})
 
 

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from django.conf import settings
 
 from elbia.encryption import decrypt_values, encrypt_values
+from elbia.observability import metrics
 from functions.code import CodeUnavailable
 from functions.runtime.environments import (
     INIT_TIMEOUT_S,
@@ -69,9 +70,20 @@ def runtime_invoke(function, event_bytes: bytes, request_id: str, *, port: int |
 
     Raises ``RuntimeNotLocal`` for a runtime the local runtime does not run, ``RuntimeUnavailable`` when
     the runner cannot be reached (or lacks the code or the interpreter), ``RuntimeBusy`` when every
-    environment is busy. Waits the function's timeout plus ``CALL_MARGIN_S`` at most.
+    environment is busy. Waits the function's timeout plus ``CALL_MARGIN_S`` at most. Every invocation is
+    counted in the invocation metrics (docs/operations.md).
     """
     ensure_local(function.runtime)
+    try:
+        outcome = _invoke(function, event_bytes, request_id, port=port)
+    except LocalRuntimeError as error:
+        metrics.record_invocation_not_run(runtime=function.runtime, refused=isinstance(error, RuntimeBusy))
+        raise
+    metrics.record_invocation(runtime=function.runtime, outcome=outcome)
+    return outcome
+
+
+def _invoke(function, event_bytes: bytes, request_id: str, *, port: int | None) -> Outcome:
     if not REQUEST_ID.fullmatch(request_id):
         raise ValueError("A request id is 1-128 letters, digits or . _ : -")
     port = settings.ELBIA_RUNNER_PORT if port is None else port

@@ -1,0 +1,1 @@
+"""Operating Elbia: Prometheus metrics (``metrics``, ``http``), structured logs and traces. See docs/operations.md."""
