@@ -28,8 +28,10 @@ billing tasks skip what is already there).
 """
 
 import logging
+import os
 import threading
 import time
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 from celery import bootsteps
@@ -98,6 +100,32 @@ _CLAIM_SQL = (
 )
 
 
+_connections = threading.local()
+
+
+@contextmanager
+def _broker_connection():
+    """This thread's connection to the broker, kept between sends (a new one costs a dozen round trips).
+
+    Made again in a forked child (``os.getpid``) or when the broker's URL changed; dropped (closed) on any
+    error, so the next send connects afresh.
+    """
+    key = (os.getpid(), app.conf.broker_url)
+    conn = getattr(_connections, "conn", None)
+    if conn is None or _connections.key != key:
+        conn = app.connection_for_write()
+        _connections.conn, _connections.key = conn, key
+    try:
+        if not app.conf.task_always_eager:
+            conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
+        yield conn
+    except BaseException:
+        _connections.conn = None
+        with suppress(Exception):
+            conn.release()
+        raise
+
+
 def _task(name: str):
     """The registered task ``name``; a web process imports the apps' tasks modules on first use."""
     if name not in app.tasks:
@@ -132,9 +160,7 @@ def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
     global _broker_down_until
     sent, unknown, failure = [], [], None
     try:
-        with app.connection_for_write() as conn:
-            if not app.conf.task_always_eager:
-                conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
+        with _broker_connection() as conn:
             for message in messages:
                 task = _task(message.task_name)
                 if task is None:
