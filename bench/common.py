@@ -174,7 +174,24 @@ def seeded() -> dict | None:
 
 
 def seed() -> dict:
-    """Load the whole data set (see the module docstring) and write the marker; returns its details."""
+    """Load the whole data set (see the module docstring) and write the marker; returns its details.
+
+    The loads (a COPY of a million rows, index builds) take longer than the product's statement timeout
+    (``DATABASE_STATEMENT_TIMEOUT``): they run on a connection without it, as a migration would.
+    """
+    from django.db import connection
+
+    options = connection.settings_dict["OPTIONS"]
+    connection.close()
+    connection.settings_dict["OPTIONS"] = {**options, "options": "-c statement_timeout=0", "wait_timeout": None}
+    try:
+        return _seed()
+    finally:
+        connection.close()
+        connection.settings_dict["OPTIONS"] = options
+
+
+def _seed() -> dict:
     from django.db import connection
 
     started = time.monotonic()

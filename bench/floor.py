@@ -424,21 +424,17 @@ def usage_events(request):
                     [list(column) for column in zip(*upsert, strict=True)],
                 )
             ids = list(last)
-            case = "CASE " + " ".join(['WHEN f."id" = %s THEN %s'] * len(ids)) + " ELSE NULL END"
-            pairs = [value for pk in ids for value in (pk, last[pk])]
             cursor.execute(
-                f'UPDATE "functions_function" f SET "last_executed" = GREATEST(COALESCE(f."last_executed", {case}), '
-                f'{case}) WHERE (f."account_id" = %s AND f."id" = ANY(%s))',
-                [*pairs, *pairs, account_id, ids],
-            )
-            function_latest = (
-                '(SELECT U0."last_executed" FROM "functions_function" U0 WHERE U0."resource_id" = r."id" LIMIT 1)'
+                'UPDATE "functions_function" f SET "last_executed" = GREATEST(f."last_executed", v."moment") '
+                'FROM unnest(%s::bigint[], %s::timestamptz[]) AS v("id", "moment") '
+                'WHERE f."account_id" = %s AND f."id" = v."id"',
+                [ids, [last[pk] for pk in ids], account_id],
             )
             cursor.execute(
-                f'UPDATE "resources_resource" r SET "last_execution" = GREATEST(COALESCE(r."last_execution", '
-                f'{function_latest}), {function_latest}) WHERE (r."account_id" = %s AND r."id" IN '
-                '(SELECT "resource_id" FROM "functions_function" WHERE "id" = ANY(%s)))',
-                [account_id, ids],
+                'UPDATE "resources_resource" r SET "last_execution" = GREATEST(r."last_execution", f."last_executed") '
+                'FROM "functions_function" f WHERE f."account_id" = %s AND f."id" = ANY(%s) '
+                'AND r."id" = f."resource_id" AND r."account_id" = %s',
+                [account_id, ids, account_id],
             )
         return _json({"accepted": accepted, "duplicates": len(parsed) - accepted})
     except Refused as refused:

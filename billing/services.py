@@ -46,8 +46,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_BACKFILL_MONTHS = 12
 # Accounts the invoice job reads at a time (and hands to one Celery task).
 INVOICE_CHUNK_SIZE = 500
-# Invoices made in one transaction: big enough to amortize the commit, small enough to hold locks briefly.
-INVOICES_PER_TRANSACTION = 100
+# Invoices made in one transaction (a chunk of the job): big enough that each of its constant number of
+# statements serves many accounts, small enough to hold the accounts' billing locks a fraction of a second.
+INVOICES_PER_TRANSACTION = 500
 INVOICE_COLUMNS = ("public_id", "account_id", "period", "date", "status", "amount_cents", "currency", "pdf",
                    "pdf_status", "created_at", "paid_at")  # fmt: skip
 INVOICE_ARRAY_TYPES = ("varchar", "bigint", "date", "date", "varchar", "bigint", "varchar", "varchar", "varchar",
@@ -236,7 +237,7 @@ def invoice_generate_for_month(*, account: Account, month: date, now: datetime |
     """
     now = now or timezone.now()
     month = _closed_month(month, now)
-    run = _invoices_create(accounts=[account], month=month, now=now, prices=price_book_for_month(month=month))
+    run = _invoices_create(account_ids=[account.id], month=month, now=now, prices=price_book_for_month(month=month))
     if run.unpriced:
         raise run.unpriced[0]
     return Invoice.objects.for_account(account).get(period=month)
@@ -249,17 +250,18 @@ def _closed_month(month: date, now: datetime) -> date:
         raise ValidationError({"month": [str(exc)]}) from None
 
 
-def _insert_invoices(priced: dict[int, Usage], *, month: date, now: datetime) -> tuple[list[Invoice], int]:
-    """Insert the invoices of ``priced`` accounts in one statement each attempt; (invoices made, made meanwhile).
+def _insert_invoices(priced: dict[int, Usage], *, month: date, now: datetime) -> tuple[list[tuple[int, int]], int]:
+    """Insert the invoices of ``priced`` accounts in one statement each attempt: ((invoice id, account id) of
+    the invoices made, how many were made meanwhile by another run).
 
     ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: an account invoiced concurrently (the unique
     (account, period) constraint backs the billing lock up) is counted as existing; a public ID that
     happens to collide is drawn again for that row alone. A zero invoice is paid from the start.
     """
-    fields = INVOICE_COLUMNS
     waiting = dict(priced)
-    made: list[Invoice] = []
+    made: list[tuple[int, int]] = []
     raced = 0
+    end = month_end(month)
     for _attempt in range(PUBLIC_ID_ATTEMPTS):
         if not waiting:
             break
@@ -267,15 +269,14 @@ def _insert_invoices(priced: dict[int, Usage], *, month: date, now: datetime) ->
         for account_id, usage in sorted(waiting.items()):
             nothing_due = usage.cost_cents == 0
             rows.append(
-                (new_public_id(Invoice.PUBLIC_ID_PREFIX), account_id, month, month_end(month),
+                (new_public_id(Invoice.PUBLIC_ID_PREFIX), account_id, month, end,
                  InvoiceStatus.PAID if nothing_due else InvoiceStatus.OPEN, usage.cost_cents, usage.currency, "", "",
                  now, now if nothing_due else None)
             )  # fmt: skip
-        by_account = {row[1]: row for row in rows}
         for invoice_id, _public_id, account_id in _insert_returning(
-            Invoice, fields, INVOICE_ARRAY_TYPES, rows, "ON CONFLICT DO NOTHING"
+            Invoice, INVOICE_COLUMNS, INVOICE_ARRAY_TYPES, rows, "ON CONFLICT DO NOTHING"
         ):
-            made.append(Invoice(id=invoice_id, **dict(zip(fields, by_account[account_id], strict=True))))
+            made.append((invoice_id, account_id))
             waiting.pop(account_id)
         if waiting:
             invoiced = set(
@@ -290,32 +291,35 @@ def _insert_invoices(priced: dict[int, Usage], *, month: date, now: datetime) ->
 
 
 @transaction.atomic
-def _invoices_create(*, accounts: list[Account], month: date, now: datetime, prices: PriceBook) -> InvoiceRun:
-    """Create the missing invoices of ``accounts`` for ``month``: one transaction, under their billing locks.
+def _invoices_create(*, account_ids: list[int], month: date, now: datetime, prices: PriceBook) -> InvoiceRun:
+    """Create the missing invoices of these accounts for ``month``: one transaction, under their billing locks.
 
     The locks (taken in account order, so that two runs never deadlock) make a concurrent run wait
     and then find the invoices made; they also wait for metering transactions still in flight, so
-    the usage computed here is final. The unique constraint backs the lock up.
+    the usage computed here is final. The unique constraint backs the lock up. Whatever the number of
+    accounts: the locks, the invoices there, the usage (``metered_usage``), one INSERT of the invoices,
+    one of their lines (``bulk_create``), one outbox entry for their PDFs.
     """
-    lock_accounts_billing(sorted(account.id for account in accounts), shared=False)
-    existing = set(Invoice.objects.filter(account__in=accounts, period=month).values_list("account_id", flat=True))
+    account_ids = sorted(account_ids)
+    lock_accounts_billing(account_ids, shared=False)
+    invoiced = Invoice.objects.filter(account_id__in=account_ids, period=month)
+    existing = set(invoiced.values_list("account_id", flat=True))
     run = InvoiceRun(existing=len(existing))
-    missing = [account for account in accounts if account.id not in existing]
-    metered = metered_usage(account_ids=[account.id for account in missing], month=month, now=now) if missing else {}
+    missing = [account_id for account_id in account_ids if account_id not in existing]
+    metered = metered_usage(account_ids=missing, month=month, now=now) if missing else {}
     priced: dict[int, Usage] = {}
-    for account in missing:
+    for account_id in missing:
         try:
-            priced[account.id] = price_usage(metered[account.id], month=month, prices=prices)
+            priced[account_id] = price_usage(metered[account_id], month=month, prices=prices)
         except PriceMissing as exc:
-            logger.error("Cannot invoice account %s for %s: %s", account.id, format_month(month), exc)
+            logger.error("Cannot invoice account %s for %s: %s", account_id, format_month(month), exc)
             run.failed += 1
             run.unpriced.append(exc)
     inserted, raced = _insert_invoices(priced, month=month, now=now)
     run.existing += raced
-    created: list[tuple[Invoice, Usage]] = [(invoice, priced[invoice.account_id]) for invoice in inserted]
     InvoiceLine.objects.bulk_create(
         InvoiceLine(
-            invoice=invoice,
+            invoice_id=invoice_id,
             position=position,
             kind=line.kind,
             instance_type=line.instance_type,
@@ -326,11 +330,11 @@ def _invoices_create(*, accounts: list[Account], month: date, now: datetime, pri
             price_unit=line.price_unit,
             amount_cents=line.amount_cents,
         )
-        for invoice, usage in created
-        for position, line in enumerate(usage.lines, start=1)
+        for invoice_id, account_id in inserted
+        for position, line in enumerate(priced[account_id].lines, start=1)
     )
-    run.created = len(created)
-    _queue_pdfs([invoice.id for invoice, _ in created])
+    run.created = len(inserted)
+    _queue_pdfs(sorted(invoice_id for invoice_id, _ in inserted))
     return run
 
 
@@ -358,7 +362,7 @@ def invoice_generate_missing(
         accounts = accounts.filter(created_at__lt=datetime.combine(next_month(month), time.min, tzinfo=UTC))
     if account_ids is not None:
         accounts = accounts.filter(id__in=list(account_ids))
-    accounts = accounts.order_by("id").only("id", "name", "created_at")
+    accounts = accounts.order_by("id").values_list("id", "created_at", named=True)
 
     run = InvoiceRun()
     price_books: dict[date, PriceBook] = {}
@@ -372,21 +376,25 @@ def invoice_generate_missing(
             for account in chunk
         }
         earliest = min((months[0] for months in wanted.values() if months), default=this_month)
-        have = set(Invoice.objects.filter(account__in=chunk, period__gte=earliest).values_list("account_id", "period"))
-        missing: dict[date, list[Account]] = {}
+        have = set(
+            Invoice.objects.filter(account_id__in=[account.id for account in chunk], period__gte=earliest).values_list(
+                "account_id", "period"
+            )
+        )
+        missing: dict[date, list[int]] = {}
         for account in chunk:
             for billed_month in wanted[account.id]:
                 if (account.id, billed_month) in have:
                     run.existing += 1
                 else:
-                    missing.setdefault(billed_month, []).append(account)
+                    missing.setdefault(billed_month, []).append(account.id)
         for billed_month, owing in sorted(missing.items()):
             if billed_month not in price_books:
                 price_books[billed_month] = price_book_for_month(month=billed_month)
             for start in range(0, len(owing), batch_size):
                 run.add(
                     _invoices_create(
-                        accounts=owing[start : start + batch_size],
+                        account_ids=owing[start : start + batch_size],
                         month=billed_month,
                         now=now,
                         prices=price_books[billed_month],

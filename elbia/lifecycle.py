@@ -4,10 +4,10 @@ A lifecycle model is a :class:`LifecycleModel` (``public_id``, ``failure_reason`
 timestamps, ``lifecycle_task_id`` and ``requeue_count``) with a ``status`` of its own. Its work is a
 set of :class:`Step` s, each done by one Celery task taking the row's id:
 
-1. **claim**: under ``select_for_update``, check that the status still calls for the step and that no
-   other message owns it; then record the step's working status and this message's id
-   (``lifecycle_task_id``). A duplicate message, or the same task run twice, finds the step owned or
-   already done and does nothing.
+1. **claim**: check that the status still calls for the step and that no other message owns it; then
+   record the step's working status and this message's id (``lifecycle_task_id``) with a conditional
+   UPDATE (the same conditions in its WHERE: one message wins). A duplicate message, or the same task
+   run twice, finds the step owned or already done and does nothing.
 2. **work**: the provider call, outside any lock, so reads and PATCHes never wait for a slow cloud.
    A :class:`NotReady` (something the step needs is still on its way, or work the provider started is
    not finished: an instance booting) looks again later, keeping the claim: after ``poll_interval``,
@@ -129,8 +129,18 @@ ClaimCheck = Callable[[models.Model], None]
 class Lifecycle:
     """Claims, completes, fails and reaps the steps of one lifecycle model (see the module docstring)."""
 
-    def __init__(self, *, model: type[models.Model], failed: str, steps: Iterable[Step], failed_at: str = ""):
+    def __init__(
+        self,
+        *,
+        model: type[models.Model],
+        failed: str,
+        steps: Iterable[Step],
+        failed_at: str = "",
+        claim_related: tuple[str, ...] = (),
+    ):
         self.model = model
+        #: Relations the claim reads with the row (what the claim checks look at): one query.
+        self.claim_related = claim_related
         self.failed = failed
         self.failed_at = failed_at
         self.steps = {step.name: step for step in steps}
@@ -190,25 +200,31 @@ class Lifecycle:
         return True
 
     def claim(self, pk: int, step: Step, task_id: str):
-        """Take ownership of the step for ``task_id``; ``None`` when there is nothing (left) for it to do."""
-        with transaction.atomic():
-            obj = self._locked(pk)
-            if obj is None or obj.status not in step.starts_from:
+        """Take ownership of the step for ``task_id``; ``None`` when there is nothing (left) for it to do.
+
+        Two statements, no transaction: read the row (with what its claim check reads, ``claim_related``),
+        check it, then take the step with a conditional UPDATE (still in a status the step starts from, and
+        unowned or ours): of two messages racing for it, one UPDATE matches and the other finds nothing.
+        """
+        rows = self.model._default_manager.filter(pk=pk)
+        obj = (rows.select_related(*self.claim_related) if self.claim_related else rows).first()
+        if obj is None or obj.status not in step.starts_from or obj.lifecycle_task_id not in ("", task_id):
+            return None  # done, gone, or another message owns this step
+        check = self.checks.get(step.name)
+        if check is not None:
+            try:
+                check(obj)
+            except StepFailed as failure:
+                self.record_failure(pk, step, task_id, str(failure), "precondition")
                 return None
-            if obj.lifecycle_task_id not in ("", task_id):
-                return None  # another message owns this step
-            check = self.checks.get(step.name)
-            if check is not None:
-                try:
-                    check(obj)
-                except StepFailed as failure:
-                    self._fail(obj, str(failure), "precondition")
-                    return None
-            obj.status = step.working
-            obj.lifecycle_task_id = task_id
-            obj.heartbeat_at = timezone.now()
-            obj.save(update_fields=["status", "lifecycle_task_id", "heartbeat_at", "updated_at"])
-            return obj
+        now = timezone.now()
+        taken = rows.filter(status__in=step.starts_from, lifecycle_task_id__in=("", task_id)).update(
+            status=step.working, lifecycle_task_id=task_id, heartbeat_at=now, updated_at=now
+        )
+        if not taken:
+            return None  # another message took it since we read it
+        obj.status, obj.lifecycle_task_id, obj.heartbeat_at, obj.updated_at = step.working, task_id, now, now
+        return obj
 
     def touch(self, pk: int, task_id: str, *, until: float = 0) -> None:
         """Say that ``task_id`` still works on its claim (alive now, or due back in ``until`` seconds)."""

@@ -6,8 +6,9 @@ ids only. Nothing talks to the broker inside the transaction:
 
 1. ``enqueue`` writes an :class:`~elbia.models.OutboxMessage` row in the caller's transaction, so the
    work to do commits (or rolls back) together with the change that calls for it.
-2. **Fast path.** Once the transaction commits, the same process locks the row
-   (``SELECT ... FOR UPDATE SKIP LOCKED``), hands the message to Celery and marks it sent. If the
+2. **Fast path.** Once the transaction commits, the same process marks its messages sent in one
+   statement that locks them (``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``), hands them
+   to Celery and commits; a transaction that queued several messages sends them in one round trip. If the
    broker does not answer (``REDIS_CONNECT_TIMEOUT`` / ``REDIS_SOCKET_TIMEOUT``), the row stays unsent and
    the request answers as usual (201, 202: the idempotency record, committed with the change, holds that
    answer); this process then leaves sending to the relay for ``BROKER_RETRY_SECONDS``, so an outage
@@ -27,8 +28,10 @@ billing tasks skip what is already there).
 """
 
 import logging
+import os
 import threading
 import time
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 from celery import bootsteps
@@ -51,28 +54,28 @@ RELAY_BATCH = 100
 
 
 class Dispatch:
-    """Sends one outbox message right after its transaction commits (what ``transaction.on_commit`` calls).
+    """Sends the outbox messages of one transaction right after it commits (what ``transaction.on_commit`` calls).
 
-    ``task_name`` and ``args`` say what it sends (tests read them from the captured callbacks).
+    One is registered per message (``task_name`` and ``args`` say what it sends; tests read them from the
+    captured callbacks), but the messages of one transaction share a ``batch``: the first callback sends
+    them all in one round trip, the others find nothing left to do.
     """
 
-    def __init__(self, message: OutboxMessage):
+    def __init__(self, message: OutboxMessage, batch: list[int] | None = None):
         self.message_id = message.pk
         self.task_name = message.task_name
         self.args = tuple(message.args)
+        self.batch = [] if batch is None else batch
+        self.batch.append(message.pk)
 
     def __call__(self) -> None:
+        if not self.batch:
+            return  # sent with an earlier message of its transaction
+        ids, self.batch[:] = list(self.batch), []
         if time.monotonic() < _broker_down_until:
             return  # the broker failed a moment ago: the relay sends it
-        try:
-            with transaction.atomic():
-                message = (
-                    OutboxMessage.objects.select_for_update(skip_locked=True)
-                    .filter(pk=self.message_id, sent_at__isnull=True)
-                    .first()
-                )
-                if message is not None:  # else the relay has it, or sent it already
-                    _deliver([message])
+        try:  # a message of a rolled-back savepoint is simply not found
+            _send(ids=ids, batch=len(ids))
         except Exception:  # the write is committed whatever happens here; the relay sends the message
             logger.exception("Could not send %s%s after commit; the outbox relay will.", self.task_name, self.args)
 
@@ -86,10 +89,45 @@ def enqueue(task_name: str, *args) -> None:
         request_id="" if request_id == "-" else request_id,
         trace_parent=tracing.current_parent(),
     )
-    transaction.on_commit(Dispatch(message))
+    pending = transaction.get_connection().run_on_commit
+    last = pending[-1][1] if pending else None
+    transaction.on_commit(Dispatch(message, last.batch if isinstance(last, Dispatch) else None))
 
 
 _broker_down_until = 0.0
+
+#: Marks unsent messages sent, under a row lock held until the transaction ends (the send happens in
+#: between), skipping rows another sender holds; the messages come back to be sent.
+_CLAIM_SQL = (
+    'UPDATE "elbia_outboxmessage" SET "sent_at" = %s, "attempts" = "attempts" + 1 WHERE "id" IN ('
+    'SELECT "id" FROM "elbia_outboxmessage" WHERE "sent_at" IS NULL{only} ORDER BY "id" LIMIT %s{lock}) RETURNING *'
+)
+
+
+_connections = threading.local()
+
+
+@contextmanager
+def _broker_connection():
+    """This thread's connection to the broker, kept between sends (a new one costs a dozen round trips).
+
+    Made again in a forked child (``os.getpid``) or when the broker's URL changed; dropped (closed) on any
+    error, so the next send connects afresh.
+    """
+    key = (os.getpid(), app.conf.broker_url)
+    conn = getattr(_connections, "conn", None)
+    if conn is None or _connections.key != key:
+        conn = app.connection_for_write()
+        _connections.conn, _connections.key = conn, key
+    try:
+        if not app.conf.task_always_eager:
+            conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
+        yield conn
+    except BaseException:
+        _connections.conn = None
+        with suppress(Exception):
+            conn.release()
+        raise
 
 
 def _task(name: str):
@@ -99,14 +137,34 @@ def _task(name: str):
     return app.tasks.get(name)
 
 
+@transaction.atomic
+def _send(*, ids: list[int] | None = None, batch: int = RELAY_BATCH) -> tuple[int, int, bool]:
+    """Send unsent messages oldest first (those of ``ids``, or up to ``batch``).
+
+    Returns (how many were taken, how many were sent, no broker error). One statement marks them sent and
+    locks them; they are handed to Celery while locked. A process that dies before the commit leaves them
+    unsent (the relay sends them again: at least once).
+    """
+    postgresql = connection.vendor == "postgresql"
+    if ids is None:
+        only, params = "", []
+    elif postgresql:
+        only, params = ' AND "id" = ANY(%s)', [ids]
+    else:
+        only, params = f' AND "id" IN ({", ".join(["%s"] * len(ids))})', ids
+    sql = _CLAIM_SQL.format(only=only, lock=" FOR UPDATE SKIP LOCKED" if postgresql else "")
+    messages = sorted(OutboxMessage.objects.raw(sql, [timezone.now(), *params, batch]), key=lambda m: m.pk)
+    if not messages:
+        return 0, 0, True
+    return len(messages), *_deliver(messages)
+
+
 def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
-    """Hand locked, unsent ``messages`` to Celery in order, recording which were sent: (how many, no error)."""
+    """Hand ``messages`` (locked, marked sent) to Celery in order; take back those it did not get."""
     global _broker_down_until
     sent, unknown, failure = [], [], None
     try:
-        with app.connection_for_write() as conn:
-            if not app.conf.task_always_eager:
-                conn.ensure_connection(max_retries=0, timeout=settings.REDIS_CONNECT_TIMEOUT)
+        with _broker_connection() as conn:
             for message in messages:
                 task = _task(message.task_name)
                 if task is None:
@@ -120,21 +178,19 @@ def _deliver(messages: list[OutboxMessage]) -> tuple[int, bool]:
                 sent.append(message.pk)
     except Exception as exc:  # the broker's own errors differ by transport: any failure here is the broker's
         failure = exc
-    now = timezone.now()
-    if sent:
-        OutboxMessage.objects.filter(pk__in=sent).update(sent_at=now, attempts=F("attempts") + 1)
     if unknown:
-        OutboxMessage.objects.filter(pk__in=unknown).update(sent_at=now, last_error="No such task.")
+        OutboxMessage.objects.filter(pk__in=unknown).update(last_error="No such task.")
         logger.error("Outbox: gave up messages %s for unknown tasks.", unknown)
     if failure is None:
         return len(sent), True
     _broker_down_until = time.monotonic() + BROKER_RETRY_SECONDS
     done = set(sent) | set(unknown)
-    first_unsent = next(message for message in messages if message.pk not in done)
-    OutboxMessage.objects.filter(pk=first_unsent.pk).update(
-        attempts=F("attempts") + 1, last_error=f"{type(failure).__name__}: {failure}"[:500]
+    unsent = [message.pk for message in messages if message.pk not in done]
+    OutboxMessage.objects.filter(pk__in=unsent[1:]).update(sent_at=None, attempts=F("attempts") - 1)
+    OutboxMessage.objects.filter(pk=unsent[0]).update(
+        sent_at=None, last_error=f"{type(failure).__name__}: {failure}"[:500]
     )
-    logger.warning("Outbox: the broker did not take %s (%s); will try again.", first_unsent, failure)
+    logger.warning("Outbox: the broker did not take %s (%s); will try again.", unsent[0], failure)
     return len(sent), False
 
 
@@ -142,17 +198,9 @@ def outbox_relay(*, batch: int = RELAY_BATCH) -> int:
     """Send every unsent message, oldest first; stop at the first broker error. Returns how many were sent."""
     total = 0
     while True:
-        with transaction.atomic():
-            messages = list(
-                OutboxMessage.objects.select_for_update(skip_locked=True)
-                .filter(sent_at__isnull=True)
-                .order_by("id")[:batch]
-            )
-            if not messages:
-                return total
-            sent, delivered = _deliver(messages)
+        taken, sent, delivered = _send(batch=batch)
         total += sent
-        if not delivered:
+        if not delivered or taken < batch:
             return total
 
 

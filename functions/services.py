@@ -138,13 +138,14 @@ def function_create(
         function.code_sha256, function.code_size = code_store(archive)
     function.resource = resource_create_for_function(account=account, region=region, memory_mb=memory_mb, name=name)
     try:
-        with transaction.atomic():  # a savepoint: a concurrent twin surfaces as IntegrityError, not a broken tx
-            function.save()
+        function.save()  # in a savepoint (PublicIdModel.save): a concurrent twin surfaces as IntegrityError
     except IntegrityError:
         if _name_taken(account=account, name=name):
             raise _name_conflict(name) from None
         raise
-    function_sync_tags(function=function)
+    FunctionTag.objects.bulk_create(  # a new function has no tag rows yet
+        [FunctionTag(account_id=function.account_id, function=function, tag=tag) for tag in function.tags]
+    )
     _queue("deploy_function", function)
     return function
 

@@ -86,8 +86,7 @@ def _new_vpc(*, account: Account, region: str, name: str, cidr_block: str, tags:
     vpc = _pending(account=account, type=ResourceType.VPC, region=region, name=name, cidr_block=cidr_block, tags=tags)
     _clean(vpc)
     try:
-        with transaction.atomic():  # a savepoint: a concurrent twin surfaces as IntegrityError, not a broken tx
-            vpc.save()
+        vpc.save()  # in a savepoint (PublicIdModel.save): a concurrent twin surfaces as IntegrityError
     except IntegrityError:
         if _vpc_name_taken(account=account, region=region, name=name):
             raise _vpc_conflict(region, name) from None
@@ -112,29 +111,31 @@ def vpc_create(*, account: Account, region: str, name: str, cidr_block: str = ""
     )
 
 
-def _default_vpc(*, account: Account, region: str) -> Resource:
-    """The region's default VPC, created (pending) on first use; safe against a concurrent first use."""
+def _default_vpc(*, account: Account, region: str) -> Resource | None:
+    """The region's default VPC (locked as ``_locked_shared`` says), created (pending) on first use; safe
+    against a concurrent first use. None when it exists but is deleting."""
     live = _live_resources(account)
     lookup = {"type": ResourceType.VPC, "region": region, "name": DEFAULT_VPC_NAME}
-    vpc = live.filter(**lookup).first()
+    vpc = _locked_shared(live.filter(**lookup))
     if vpc is not None:
         return vpc
-    try:
+    try:  # ours, written by this transaction: no other can delete it before we commit
         return _new_vpc(account=account, region=region, name=DEFAULT_VPC_NAME, cidr_block=DEFAULT_VPC_CIDR, tags={})
     except Conflict:  # created by a concurrent request since we looked
-        return live.get(**lookup)
+        return _locked_shared(live.filter(**lookup))
 
 
-def _lock_shared(vpc: Resource) -> Resource:
-    """``vpc`` re-read under a shared row lock (PostgreSQL's FOR SHARE).
+def _locked_shared(vpcs) -> Resource | None:
+    """The first of ``vpcs``, read under a shared row lock (PostgreSQL's FOR SHARE), in one query.
 
-    Creations in one VPC hold it side by side; its deletion (FOR UPDATE) waits for
-    them to commit and then counts them, and a creation that waited for a deletion
-    sees the VPC as deleting. Django has no FOR SHARE, hence the raw query.
+    Creations in one VPC hold it side by side; its deletion (FOR UPDATE) waits for them to commit and
+    then counts them, and a creation that waited for a deletion reads the VPC as it is then (deleting,
+    or gone from ``vpcs``). Django has no FOR SHARE, hence the raw query built from the queryset.
     """
-    if connection.vendor != "postgresql":
-        return Resource.objects.select_for_update().get(pk=vpc.pk)  # SQLite: writes are serialized anyway
-    return Resource.objects.raw("SELECT * FROM resources_resource WHERE id = %s FOR SHARE", [vpc.pk])[0]
+    if connection.vendor != "postgresql":  # SQLite: writes are serialized anyway
+        return vpcs.select_for_update().order_by().first()
+    sql, params = vpcs.order_by()[:1].query.sql_with_params()
+    return next(iter(Resource.objects.raw(f"{sql} FOR SHARE", params)), None)
 
 
 def vpc_resolve(*, account: Account, region: str, vpc: "Resource | str") -> Resource:
@@ -144,21 +145,19 @@ def vpc_resolve(*, account: Account, region: str, vpc: "Resource | str") -> Reso
     (the region's default VPC, created on first use). Anything else is a
     ValidationError on the ``vpc`` field.
     """
-    live = _live_resources(account)
+    vpcs = _live_resources(account).filter(type=ResourceType.VPC)
     if isinstance(vpc, Resource):
-        found = live.filter(pk=vpc.pk, type=ResourceType.VPC).first()
+        found = _locked_shared(vpcs.filter(pk=vpc.pk))
         label = vpc.public_id
     elif is_public_id(vpc, Resource.PUBLIC_ID_PREFIX):
-        found = live.filter(public_id=vpc, type=ResourceType.VPC).first()
+        found = _locked_shared(vpcs.filter(public_id=vpc))
         label = vpc
     elif vpc == DEFAULT_VPC_NAME:
         found = _default_vpc(account=account, region=region)
         label = vpc
     else:
-        found = live.filter(type=ResourceType.VPC, region=region, name=vpc).first() if vpc.isprintable() else None
+        found = _locked_shared(vpcs.filter(region=region, name=vpc)) if vpc.isprintable() else None
         label = vpc[:64]
-    if found is not None:
-        found = _lock_shared(found)
     if found is None or found.status == ResourceStatus.DELETED:
         raise ValidationError({"vpc": [f"No VPC '{label}' in {region} for this account."]})
     if found.region != region:

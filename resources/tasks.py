@@ -38,7 +38,11 @@ DEPROVISION = Step(
     started_at="deleting_started_at",
 )
 RESOURCES = Lifecycle(
-    model=Resource, failed=ResourceStatus.FAILED, failed_at="failed_at", steps=(PROVISION, DEPROVISION)
+    model=Resource,
+    failed=ResourceStatus.FAILED,
+    failed_at="failed_at",
+    steps=(PROVISION, DEPROVISION),
+    claim_related=("vpc",),
 )
 
 
@@ -46,7 +50,7 @@ def _vpc_is_ready(resource: Resource) -> None:
     """A resource in a VPC is provisioned once the VPC is active; it fails if the VPC did not make it."""
     if resource.vpc_id is None:
         return
-    vpc_status = Resource.objects.filter(pk=resource.vpc_id).values_list("status", flat=True).first()
+    vpc_status = resource.vpc.status  # read with the resource (``claim_related``)
     if vpc_status in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
         raise NotReady()
     if vpc_status != ResourceStatus.ACTIVE:

@@ -24,6 +24,7 @@ query), records successful writes in the audit trail, and answers every error in
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from rest_framework import status, viewsets
@@ -86,7 +87,8 @@ class ApiView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if request.method not in SAFE_METHODS and 200 <= response.status_code < 300:
+        audited = getattr(request, "audited", False)  # recorded in the write's own transaction (creates)
+        if request.method not in SAFE_METHODS and 200 <= response.status_code < 300 and not audited:
             self.audit(request, response)
         return response
 
@@ -94,8 +96,11 @@ class ApiView(APIView):
         queryset = getattr(self, "queryset", None)
         return self.audit_object or (queryset.model._meta.model_name if queryset is not None else "")
 
-    def audit(self, request, response) -> None:
-        """Record every successful write in the audit trail (replays of an earlier request excepted)."""
+    def audit(self, request, response, *, within_write: bool = False) -> None:
+        """Record every successful write in the audit trail (replays of an earlier request excepted).
+
+        ``within_write``: the caller's transaction holds the write; the event commits with it or not at all.
+        """
         if response.get(headers.IDEMPOTENT_REPLAYED) == "true" or not self.audit_name():
             return
         body = response.data if isinstance(response.data, dict) else {}
@@ -109,7 +114,9 @@ class ApiView(APIView):
             account=self.account,
             object_id=str(body.get("id") or self.kwargs.get("id") or ""),
             changed_fields=sent.keys(),
+            within_write=within_write,
         )
+        request.audited = True
 
 
 class ApiViewSet(ApiView, viewsets.GenericViewSet):
@@ -211,7 +218,8 @@ class ApiViewSet(ApiView, viewsets.GenericViewSet):
 class CreateMixin:
     """``POST`` on the collection: ``create_serializer_class`` then ``create_service(account=..., **data)``.
 
-    ``201 Created`` with a ``Location`` header; honours ``Idempotency-Key``.
+    ``201 Created`` with a ``Location`` header; honours ``Idempotency-Key``. The rows the service writes, the
+    outbox entries it queues and the audit event commit in one transaction: all of them or none.
     """
 
     create_serializer_class = None
@@ -219,9 +227,13 @@ class CreateMixin:
 
     @idempotent
     def create(self, request):
-        obj = self.create_service(account=self.account, **self.validated(self.create_serializer_class))
-        location = request.build_absolute_uri(reverse(f"{self.basename}-detail", kwargs={"id": obj.public_id}))
-        return self.render(obj, status.HTTP_201_CREATED, headers={headers.LOCATION: location})
+        data = self.validated(self.create_serializer_class)
+        with transaction.atomic():
+            obj = self.create_service(account=self.account, **data)
+            location = request.build_absolute_uri(reverse(f"{self.basename}-detail", kwargs={"id": obj.public_id}))
+            response = self.render(obj, status.HTTP_201_CREATED, headers={headers.LOCATION: location})
+            self.audit(request, response, within_write=True)
+        return response
 
 
 class UpdateMixin:

@@ -43,10 +43,13 @@ def audit_record(
     obj=None,
     object_id: str = "",
     changed_fields: Iterable[str] = (),
+    within_write: bool = False,
 ) -> AuditEvent | None:
     """Record that ``action`` was taken on ``obj`` (or ``object_id``) by whoever made ``request``.
 
-    A failure to record is logged, never raised: the action itself already happened.
+    After the action (the default), a failure to record is logged, never raised: the action itself already
+    happened. ``within_write``: the event is written in the action's own transaction (an API creation), so
+    the two commit together; a failure to record raises and the action is rolled back with it.
     """
     actor_type, user_id, label = _actor(request)
     if obj is not None:
@@ -66,6 +69,9 @@ def audit_record(
         ip_address=_valid_ip(client_address(request)) if request is not None else None,
         request_id=getattr(request, "request_id", ""),
     )
+    if within_write:
+        event.save()
+        return event
     try:
         with transaction.atomic():
             event.save()

@@ -4,10 +4,12 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
 from elbia.accounts.models import IdempotencyRecord
 from elbia.audit.models import AuditEvent
+from elbia.models import OutboxMessage
 from functions.models import Function, FunctionStatus, FunctionTag
 from resources.models import Resource, ResourceStatus, ResourceType
 from tests.functions.conftest import SECRET
@@ -755,3 +757,39 @@ def test_functions_on_a_deprecated_runtime_keep_working(api, account):
     body = patch(api, legacy, {"handler": "src/main.handler"}).json()
     assert (body["runtime"], body["handler"], body["status"]) == ("Node.js 18", "src/main.handler", "deploying")
     assert ids(api.get(LIST, {"runtime": "Node.js 18"})) == [legacy.public_id]
+
+
+@pytest.mark.django_db(transaction=True)
+class TestCreateInOneTransaction:
+    """The function, its resource, its tags, both outbox entries and the audit event commit together, or nothing."""
+
+    def test_a_creation_costs_one_transaction_and_one_send(self, api, account, django_assert_num_queries):
+        assert post(api, {**NEW, "name": "warm-up"}).status_code == 201  # the token is cached
+        # BEGIN, the name check, the resource (in its savepoint and the service's), its outbox entry, the
+        # function (in the savepoint drawing its public ID), its tags in one INSERT, its outbox entry, the audit
+        # event, COMMIT; then both messages in one round trip: BEGIN, UPDATE, COMMIT.
+        with django_assert_num_queries(20):
+            response = post(api, {**NEW, "tags": ["api", "auth"]})
+        assert response.status_code == 201
+        function = Function.objects.get(public_id=response.json()["id"])
+        assert sorted(FunctionTag.objects.filter(function=function).values_list("tag", flat=True)) == ["api", "auth"]
+        assert AuditEvent.objects.get(object_id=function.public_id).action == "function.create"
+        messages = OutboxMessage.objects.filter(args__in=[[function.pk], [function.resource_id]]).order_by("id")
+        assert [(message.task_name, message.sent_at is not None) for message in messages] == [
+            ("resources.tasks.provision_resource", True),
+            ("functions.tasks.deploy_function", True),
+        ]
+
+    def test_a_failure_after_the_insert_leaves_nothing(self, api, account, monkeypatch):
+        def broken_save(self, *args, **kwargs):
+            raise DatabaseError("audit table unavailable")
+
+        monkeypatch.setattr(AuditEvent, "save", broken_save)
+        assert error_of(post(api, {**NEW, "tags": ["api"]}), 500, "internal_error")
+        assert not Function.objects.exists()
+        assert not FunctionTag.objects.exists()
+        assert not Resource.objects.filter(account=account).exists()
+        assert not OutboxMessage.objects.exists()
+        monkeypatch.undo()
+        assert not AuditEvent.objects.exists()
+        assert post(api, NEW).status_code == 201

@@ -4,8 +4,11 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
+from elbia.audit.models import AuditEvent
+from elbia.models import OutboxMessage
 from functions.models import Function
 from resources.models import Resource, ResourceStatus, ResourceType
 from tests.resources.conftest import error_of
@@ -617,3 +620,38 @@ class TestIdempotency:
     def test_the_same_key_with_another_body_is_422(self, api):
         post(api, COMPUTE, HTTP_IDEMPOTENCY_KEY="k1")
         error_of(post(api, {**COMPUTE, "name": "other"}, HTTP_IDEMPOTENCY_KEY="k1"), 422, "idempotency_key_reused")
+
+
+@pytest.mark.django_db(transaction=True)
+class TestCreateInOneTransaction:
+    """The resource, its outbox entry and its audit event commit together, or nothing does."""
+
+    def test_a_creation_costs_one_transaction_and_its_send(self, api, account, django_assert_num_queries):
+        assert post(api, COMPUTE).status_code == 201  # the token is cached, the default VPC exists
+        # BEGIN, the VPC under a shared lock, the row (in the savepoint drawing its public ID), the outbox
+        # entry, the audit event, COMMIT (the service's savepoint inside the view's transaction); then the
+        # message is marked sent under its lock and handed to the broker: BEGIN, UPDATE, COMMIT.
+        with django_assert_num_queries(13):
+            response = post(api, {**COMPUTE, "name": "web-2", "tags": {"env": "prod"}})
+        assert response.status_code == 201
+        created = Resource.objects.get(public_id=response.json()["id"])
+        event = AuditEvent.objects.get(object_id=created.public_id)
+        assert (event.action, event.changed_fields) == (
+            "resource.create",
+            ["instance_type", "name", "region", "tags", "vpc"],
+        )
+        message = OutboxMessage.objects.get(args=[created.pk])
+        assert (message.task_name, message.sent_at is not None) == ("resources.tasks.provision_resource", True)
+
+    def test_a_failure_after_the_insert_leaves_nothing(self, api, account, monkeypatch):
+        def broken_save(self, *args, **kwargs):
+            raise DatabaseError("audit table unavailable")
+
+        monkeypatch.setattr(AuditEvent, "save", broken_save)
+        response = post(api, {**COMPUTE, "name": "web-1"})
+        assert error_of(response, 500, "internal_error")
+        assert not Resource.objects.filter(account=account).exists()  # neither the instance nor its default VPC
+        assert not OutboxMessage.objects.exists()
+        monkeypatch.undo()
+        assert not AuditEvent.objects.exists()
+        assert post(api, {**COMPUTE, "name": "web-1"}).status_code == 201  # nothing was left half done
