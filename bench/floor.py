@@ -274,7 +274,7 @@ FUNCTION_COLUMNS = (
     "id", "public_id", "account_id", "resource_id", "name", "runtime", "handler", "memory_mb", "timeout_s", "region",
     "tags", "environment", "status", "failure_reason", "created_at", "updated_at", "deployment_started",
     "deployed_at", "failed_at", "deprecated_at", "deleted_at", "last_executed", "lifecycle_task_id", "requeue_count",
-    "provider_id",
+    "provider_id", "code_sha256", "code_size",
 )  # fmt: skip
 SELECT_FUNCTIONS = (
     "SELECT "
@@ -337,6 +337,8 @@ def functions(request):
                 "tags": json.loads(f["tags"]) if isinstance(f["tags"], str) else f["tags"],
                 "environment": sorted(environment),
                 "resource": row[len(FUNCTION_COLUMNS) + 1] if f["resource_id"] is not None else None,
+                "code_sha256": f["code_sha256"] or None,
+                "code_size": f["code_size"],
                 "provider_id": f["provider_id"] or None,
                 "created_at": rfc3339(f["created_at"]),
                 "deployment_started": rfc3339(f["deployment_started"]),

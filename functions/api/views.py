@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from elbia.api.exceptions import UnsupportedBodyType
 from elbia.api.parsers import RawBodyParser
 from elbia.api.schema import ErrorSerializer, conflict
-from elbia.api.serializers import rfc3339
 from elbia.api.views import ApiView, ApiViewSet, CreateMixin, DestroyMixin, UpdateMixin
 from functions import services
 from functions.api.serializers import (
@@ -55,17 +54,10 @@ class FunctionCodeActions:
         summary="Get a signed, expiring link to download the function's code",
         responses={200: CodeLinkSerializer, 409: conflict("the function has no code yet (.NET, Go), or is deleted")},
     )
+    # The route's parsers serve its PUT (a GET has no body to parse).
     @action(detail=True, methods=["get"], url_path="code", parser_classes=[ZipArchiveParser])
     def code(self, request, id: str):
-        link = function_code_link(self.get_object(), request)
-        return Response(
-            {
-                "url": link.url,
-                "expires_at": rfc3339(link.expires_at),
-                "code_sha256": link.code_sha256,
-                "code_size": link.code_size,
-            }
-        )
+        return Response(CodeLinkSerializer(function_code_link(self.get_object(), request)).data)
 
     @extend_schema(
         summary="Replace the function's code with a ZIP archive (redeploys)",

@@ -377,6 +377,12 @@ def test_a_function_page_shows_its_code_and_provider_id(signed_in, coded):
     assert 'enctype="multipart/form-data"' in code and "Upload a new ZIP" in code
 
 
+def test_a_large_archive_shows_its_size_rounded_and_exact(signed_in, account):
+    large = FunctionFactory(account=account, code_sha256="ab" * 32, code_size=2_500_000)
+    code = signed_in.get(f"/functions/{large.public_id}/").content.decode()
+    assert '<span data-field="code_size">2.4\xa0MB</span> <span class="muted small">(2500000 bytes)</span>' in code
+
+
 def test_a_function_without_code_says_so(signed_in, account):
     go = FunctionFactory(account=account, runtime="Go 1.x", handler="bootstrap")
     page = signed_in.get(f"/functions/{go.public_id}/").content.decode()
