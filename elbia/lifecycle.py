@@ -173,7 +173,8 @@ class Lifecycle:
         return register
 
     def _locked(self, pk: int):
-        return self.model._default_manager.select_for_update().filter(pk=pk).first()
+        # By primary key: no ORDER BY or LIMIT to compile and send (the model's ordering would add both).
+        return next(iter(self.model._default_manager.select_for_update().filter(pk=pk).order_by()), None)
 
     def _fail(self, obj, reason: str, cause: str) -> None:
         """Fail ``obj`` (in a transient status) with ``reason``; ``cause`` is its class, a metrics label."""
@@ -206,8 +207,8 @@ class Lifecycle:
         check it, then take the step with a conditional UPDATE (still in a status the step starts from, and
         unowned or ours): of two messages racing for it, one UPDATE matches and the other finds nothing.
         """
-        rows = self.model._default_manager.filter(pk=pk)
-        obj = (rows.select_related(*self.claim_related) if self.claim_related else rows).first()
+        rows = self.model._default_manager.filter(pk=pk).order_by()
+        obj = next(iter(rows.select_related(*self.claim_related) if self.claim_related else rows), None)
         if obj is None or obj.status not in step.starts_from or obj.lifecycle_task_id not in ("", task_id):
             return None  # done, gone, or another message owns this step
         check = self.checks.get(step.name)

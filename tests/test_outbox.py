@@ -98,6 +98,28 @@ class TestEnqueue:
         enqueue(PROVISION, 42)  # the broker failed a moment ago: not even tried
         assert OutboxMessage.objects.get(args=[42]).attempts == 0
 
+    def test_sends_share_one_broker_connection(self, broker, monkeypatch):
+        opened = []
+        real = app.connection_for_write
+        monkeypatch.setattr(app, "connection_for_write", lambda *a, **kw: opened.append(1) or real(*a, **kw))
+        for pk in (1, 2, 3):
+            enqueue(PROVISION, pk)
+        assert broker.queued() == [[1], [2], [3]]
+        assert len(opened) <= 1  # none when an earlier test of this process left one open
+
+    def test_a_broker_that_dropped_the_connection_loses_nothing(self, broker):
+        enqueue(PROVISION, 1)  # the process now holds a connection to the broker
+        ours = broker.client_info()["id"]
+        for client in broker.client_list():  # as a broker restart would: every connection to this database
+            if int(client["db"]) == broker.connection_pool.connection_kwargs.get("db", 0) and client["id"] != ours:
+                broker.client_kill_filter(_id=client["id"])
+        enqueue(PROVISION, 2)  # sent on a new connection, or left for the relay
+        outbox._broker_down_until = 0.0
+        enqueue(PROVISION, 3)
+        outbox_relay()
+        assert unsent() == []
+        assert sorted(broker.queued()) == [[1], [2], [3]]
+
 
 @pytest.mark.django_db(transaction=True)
 class TestRelay:
