@@ -293,6 +293,13 @@ class AutoSchema(openapi.AutoSchema):
             examples = content.setdefault("examples", {})
             for name, value in self.error_examples(status):
                 examples.setdefault(name, {"value": value, "summary": value["error"]["message"]})
+        for status, response in responses.items():  # an error the route declares without its own examples
+            content = response.get("content", {}).get("application/json")
+            if status[0] in "45" and status not in errors and content is not None and not content.get("examples"):
+                content["examples"] = {
+                    name: {"value": value, "summary": value["error"]["message"]}
+                    for name, value in self.error_examples(status)
+                }
         return responses
 
     def error_examples(self, status: str) -> list[tuple[str, dict]]:
