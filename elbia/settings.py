@@ -480,7 +480,8 @@ SPECTACULAR_SETTINGS = {
         "elbia.api.schema.close_request_bodies",
         "elbia.api.schema.link_creates",
     ],
-    # One name for an enum several components share (an invoice's status and the invoice list's filter).
+    # Fields named "status" have different choices (resources, functions, invoices): the invoices' enum is named
+    # here, or drf-spectacular would give it a hash-suffixed name (StatusCfcEnum).
     "ENUM_NAME_OVERRIDES": {"InvoiceStatusEnum": "billing.models.InvoiceStatus"},
     "COMPONENT_SPLIT_REQUEST": True,
     # Enums are listed in the schema itself; "* `pending` - pending" lines would only repeat them.

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotAcceptable
 
 from elbia.api import headers
-from elbia.api.errors import UNAVAILABLE, unavailable_message
+from elbia.api.errors import STATUS_ERRORS, UNAVAILABLE, unavailable_message
 from elbia.api.exceptions import IdempotencyConflict, IdempotencyKeyReused
 from elbia.api.ids import DIGITS
 from elbia.api.responses import INTERNAL_ERROR, INVALID_JSON, NOT_FOUND, RATE_LIMITED, UNAUTHORIZED
@@ -52,7 +52,7 @@ ERROR_EXAMPLES: dict[str, tuple[str, str, dict | None]] = {
     "401": ("unauthorized", UNAUTHORIZED, None),
     "404": ("not_found", NOT_FOUND, None),
     "406": ("not_acceptable", str(NotAcceptable.default_detail), None),
-    "413": ("payload_too_large", "Request body is too large.", None),
+    "413": (*STATUS_ERRORS[413], None),
     "422": ("idempotency_key_reused", IdempotencyKeyReused.default_detail, None),
     "429": ("rate_limited", RATE_LIMITED, None),
     "500": ("internal_error", INTERNAL_ERROR, None),
@@ -240,6 +240,15 @@ class AutoSchema(openapi.AutoSchema):
         serializer = getattr(self.view, declared, None) if declared else None
         return serializer() if serializer is not None else super().get_request_serializer()
 
+    def _map_basic_serializer(self, serializer, direction):
+        """A serializer's object; fields it names in ``optional_fields`` (sent only on request, such as an
+        expansion) are not required."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        optional = set(getattr(serializer, "optional_fields", ()))
+        if optional and "required" in schema:
+            schema["required"] = [name for name in schema["required"] if name not in optional]
+        return schema
+
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         """A field's schema, narrowed by what its validators accept (a validator's ``json_schema``: an enum, a
         pattern, a range), so the document says what is accepted where the rule is declared."""
@@ -284,13 +293,22 @@ class AutoSchema(openapi.AutoSchema):
             examples = content.setdefault("examples", {})
             for name, value in self.error_examples(status):
                 examples.setdefault(name, {"value": value, "summary": value["error"]["message"]})
+        for status, response in responses.items():  # an error the route declares without its own examples
+            content = response.get("content", {}).get("application/json")
+            if status[0] in "45" and status not in errors and content is not None and not content.get("examples"):
+                content["examples"] = {
+                    name: {"value": value, "summary": value["error"]["message"]}
+                    for name, value in self.error_examples(status)
+                }
         return responses
 
     def error_examples(self, status: str) -> list[tuple[str, dict]]:
         """The examples every route gives for ``status``: the contract's exact code and message."""
         number = int(status)
         if status == "403":
-            scope = self.view.read_scope if self.method in ("GET", "HEAD") else self.view.write_scope
+            scope = getattr(self.view, "read_scope" if self.method in ("GET", "HEAD") else "write_scope", "")
+            if not scope:
+                return []
             message = f"This request requires the '{scope}' scope."
             return [
                 ("insufficient_scope", error_example(403, "insufficient_scope", message, {"required_scope": scope}))
@@ -298,7 +316,8 @@ class AutoSchema(openapi.AutoSchema):
         if status == "409":
             return [("idempotency_conflict", error_example(409, *IDEMPOTENCY_CONFLICT_EXAMPLE))]
         if status == "400" and self.method == "GET":
-            accepted = ", ".join(sorted(self.view.allowed_query_parameters())) or "none"
+            allowed = getattr(self.view, "allowed_query_parameters", tuple)()
+            accepted = ", ".join(sorted(allowed)) or "none"
             message = UNKNOWN_PARAMETER.format(name="limt", accepted=accepted)
             return [("invalid_parameter", error_example(400, "invalid_parameter", message))]
         if status in ERROR_EXAMPLES:

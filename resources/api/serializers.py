@@ -162,15 +162,19 @@ class ResourceSerializer(serializers.ModelSerializer):
     tags = TagsField(read_only=True)
     memory = serializers.CharField(allow_null=True, help_text='e.g. "1024MB"; null for VPCs.')
     failure_reason = serializers.CharField(allow_null=True)
+    function = serializers.SerializerMethodField()
     provider_id = serializers.CharField(
         allow_null=True,
         help_text="The provider's own id of it (an EC2 instance or VPC id, a Lambda function ARN); "
         "null until the provider has created it, and with the simulated provider.",
     )
 
+    #: Present only when asked for (``expand=function``).
+    optional_fields = ("function",)
+
     class Meta:
         model = Resource
-        fields = RESOURCE_FIELDS
+        fields = [*RESOURCE_FIELDS, "function"]
         read_only_fields = fields
 
     def to_representation(self, resource: Resource) -> dict:
@@ -220,6 +224,16 @@ class ResourceSerializer(serializers.ModelSerializer):
         }
     )
     def get_vpc(self, resource):  # schema only: to_representation builds the value
+        return None
+
+    @extend_schema_field(
+        {
+            "allOf": [{"$ref": "#/components/schemas/Function"}],
+            "nullable": True,
+            "description": "With expand=function: the function a `type=function` resource runs (null for others).",
+        }
+    )
+    def get_function(self, resource):  # schema only: to_representation builds the value
         return None
 
 

@@ -77,10 +77,11 @@ def test_paginated_lists_document_their_headers(document):
 
 def test_only_paginated_lists_document_pagination_headers(document):
     """A retrieve answers no Link header (the stateful fuzzer found it documented as required there)."""
-    paginated = {"/v1/resources", "/v1/functions", "/v1/billing/invoices"}
-    for name, method, path, operation in operations(document):
+    for name, method, _, operation in operations(document):
         if method == "get":
-            assert ("Link" in operation["responses"]["200"]["headers"]) is (path in paginated), name
+            paginated = "limit" in {parameter["name"] for parameter in operation.get("parameters", [])}
+            assert ("Link" in operation["responses"]["200"]["headers"]) is paginated, name
+    assert "Link" not in document["paths"]["/v1/functions/{id}"]["get"]["responses"]["200"]["headers"]
 
 
 def test_idempotent_operations_document_the_key_and_the_replay_header(document):
@@ -153,8 +154,11 @@ def test_components_are_named_so_generated_clients_have_no_anonymous_types(docum
                 assert "$ref" in member or member.get("type") not in ("object", None), (path, member)
         if "properties" in node:
             assert path[:2] == ("components", "schemas") and len(path) == 3, path
-    expanded = document["components"]["schemas"]["Resource"]["properties"]["vpc"]
-    assert {"$ref": "#/components/schemas/Resource"} in expanded["oneOf"]
+    resource = document["components"]["schemas"]["Resource"]
+    assert {"$ref": "#/components/schemas/Resource"} in resource["properties"]["vpc"]["oneOf"]
+    # expand=function adds the function: documented, not promised without it
+    assert resource["properties"]["function"]["allOf"] == [{"$ref": "#/components/schemas/Function"}]
+    assert "function" not in resource["required"] and "vpc" in resource["required"]
 
 
 def test_shared_enums_have_one_name(document):
@@ -282,11 +286,26 @@ STAFF_ONLY_CONFLICTS = {
 }
 
 
-def raised_conflicts(source: str) -> list[str]:
-    """The sentences ``Conflict(...)`` is built with in ``source``, each formatted value as ``{}``."""
+APPS = ("elbia", "resources", "functions", "billing")
+
+
+def conflict_classes(sources: list[str]) -> set[str]:
+    """``Conflict`` and the classes that derive from it (``RuntimeNotLocal``), by name."""
+    names, classes = {"Conflict"}, []
+    for source in sources:
+        classes += [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef)]
+    while True:
+        found = {node.name for node in classes if any(getattr(base, "id", None) in names for base in node.bases)}
+        if found <= names:
+            return names
+        names |= found
+
+
+def raised_conflicts(source: str, classes=frozenset({"Conflict"})) -> list[str]:
+    """The sentences a conflict is built with in ``source``, each formatted value as ``{}``."""
     sentences = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Conflict" and node.args:
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in classes and node.args:
             argument = node.args[0]
             if isinstance(argument, ast.Constant):
                 sentences.append(argument.value)
@@ -297,14 +316,23 @@ def raised_conflicts(source: str) -> list[str]:
     return sentences
 
 
-def test_every_conflict_a_service_raises_is_shown_on_a_route(document):
-    """A new ``raise Conflict(...)`` in a service needs its sentence in the 409 of the route that can give it."""
-    documented = [
-        message
+def sentence_pattern(sentence: str) -> re.Pattern:
+    return re.compile(".+?".join(map(re.escape, sentence.split("{}"))))
+
+
+def documented_conflicts(document) -> list[str]:
+    return [
+        error["message"]
         for _, _, _, operation in operations(document)
         if "409" in operation["responses"]
-        for message in messages(operation, "409")
+        for error in examples(operation, "409")
+        if error["code"] == "conflict"
     ]
+
+
+def test_every_conflict_a_service_raises_is_shown_on_a_route(document):
+    """A new ``raise Conflict(...)`` in a service needs its sentence in the 409 of the route that can give it."""
+    documented = documented_conflicts(document)
     sentences = [
         sentence
         for services in sorted(Path(django_settings.BASE_DIR).glob("*/services.py"))
@@ -314,8 +342,23 @@ def test_every_conflict_a_service_raises_is_shown_on_a_route(document):
     for sentence in sentences:
         if sentence in STAFF_ONLY_CONFLICTS:
             continue
-        pattern = re.compile(".+?".join(map(re.escape, sentence.split("{}"))))
-        assert any(pattern.fullmatch(message) for message in documented), sentence
+        assert any(sentence_pattern(sentence).fullmatch(message) for message in documented), sentence
+
+
+def test_every_documented_conflict_is_a_sentence_the_code_raises(document):
+    """A 409 example is what a client gets, word for word (IDs and states aside), not a description."""
+    sources = [
+        path.read_text()
+        for app in APPS
+        for path in sorted((Path(django_settings.BASE_DIR) / app).rglob("*.py"))
+        if "migrations" not in path.parts
+    ]
+    classes = conflict_classes(sources)
+    patterns = [sentence_pattern(sentence) for source in sources for sentence in raised_conflicts(source, classes)]
+    documented = documented_conflicts(document)
+    assert len(documented) >= 10
+    for message in documented:
+        assert any(pattern.fullmatch(message) for pattern in patterns), message
 
 
 # --- What is accepted: fields, ids, closed bodies --------------------------------------------------------------
@@ -403,16 +446,15 @@ def test_creates_link_to_every_operation_on_the_created_object(document):
     assert {"/v1/resources", "/v1/functions"} <= set(creatable)
     for collection in creatable:
         links = document["paths"][collection]["post"]["responses"]["201"]["links"]
-        targets = {
-            operation["operationId"]
-            for path, item in document["paths"].items()
-            if path.startswith(collection + "/{")
-            for method, operation in item.items()
-            if method in METHODS
-        }
-        assert set(links) == targets and targets, collection
+        targets = {}  # operationId -> the path parameter naming the created object
+        for path, item in document["paths"].items():
+            member = re.fullmatch(re.escape(collection) + r"/\{(\w+)\}(/[^{}]*)?", path)
+            for method, operation in item.items():
+                if member and method in METHODS:
+                    targets[operation["operationId"]] = member[1]
+        assert set(links) == set(targets) and targets, collection
         for operation_id, link in links.items():
             assert link["operationId"] == operation_id and operation_id in by_id
-            assert link["parameters"] == {"path.id": "$response.body#/id"}
+            assert link["parameters"] == {f"path.{targets[operation_id]}": "$response.body#/id"}
     expected = {"functions_retrieve", "functions_partial_update", "functions_destroy"}
     assert expected <= set(document["paths"]["/v1/functions"]["post"]["responses"]["201"]["links"])
