@@ -7,6 +7,7 @@ Prometheus client chooses its multiprocess mode when it is first imported, so th
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def prepare(kind: str) -> tuple[Path, bool]:
     one's (so one directory per server process: a web server and a worker never share one). Else a new
     temporary directory, exported to the worker processes through the environment.
     """
+    if "prometheus_client.values" in sys.modules:
+        raise RuntimeError(
+            "The Prometheus client was imported before its multiprocess directory was chosen: "
+            "elbia.observability.multiprocess.prepare must run first."
+        )
     configured = os.environ.get(MULTIPROC_ENV)
     if not configured:
         path = Path(tempfile.mkdtemp(prefix=f"elbia-metrics-{kind}-"))

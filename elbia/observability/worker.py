@@ -4,6 +4,10 @@ A worker runs its tasks in child processes (prefork): they record in multiproces
 directory (``elbia.celery`` prepares it before anything is imported), and the worker's main process serves
 their sum on ``ELBIA_WORKER_METRICS_PORT`` (on ``ELBIA_WORKER_METRICS_ADDRESS``, loopback by default: an
 internal address, with no token). Task metrics are also recorded wherever a task runs in-process (eagerly).
+
+elbia.celery imports this module, and the ``elbia`` package imports elbia.celery: the Prometheus client is
+imported here only once a handler runs, so that importing ``elbia`` (gunicorn.conf.py does) leaves the choice
+of its multiprocess mode to ``elbia.observability.multiprocess.prepare``.
 """
 
 import logging
@@ -15,7 +19,7 @@ import celery.apps.worker
 from celery import signals
 from django.conf import settings
 
-from elbia.observability import logs, metrics, multiprocess
+from elbia.observability import logs, multiprocess
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ def _task_started(task=None, **kwargs) -> None:
 
 @signals.task_postrun.connect
 def _task_finished(task=None, state=None, **kwargs) -> None:
+    from elbia.observability import metrics
+
     started = getattr(task.request, _STARTED, None)
     outcome = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}.get(state or "", "other")
     metrics.celery_tasks.labels(task.name, outcome).inc()
@@ -54,6 +60,8 @@ def _serve_metrics(sender=None, **kwargs) -> None:
         return
     from prometheus_client import start_http_server
 
+    from elbia.observability import metrics
+
     address = settings.ELBIA_WORKER_METRICS_ADDRESS
     server, _ = start_http_server(port, addr=address, registry=metrics.scrape_registry(with_state=False))
     logger.info("Worker metrics at http://%s:%s/metrics", address, server.server_port)
@@ -61,6 +69,8 @@ def _serve_metrics(sender=None, **kwargs) -> None:
 
 @signals.worker_process_shutdown.connect
 def _child_exited(pid=None, **kwargs) -> None:
+    from elbia.observability import metrics
+
     metrics.mark_process_dead(pid or os.getpid())
 
 

@@ -113,3 +113,9 @@ def test_a_request_and_the_task_it_queued_log_json_lines_with_one_request_id(tmp
     assert any("provision_resource" in line["message"] for line in from_the_request), worker[-20:]
     assert any(public_id in line["message"] for line in from_the_request)  # the lifecycle's own line
     assert {line["level"] for line in worker} <= {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+def test_an_unknown_log_format_stops_the_process_naming_it():
+    from tests.test_settings import STARTS, assert_stops_naming, start
+
+    assert_stops_naming(start(STARTS["manage.py"], LOG_FORMAT="xml"), "LOG_FORMAT")
