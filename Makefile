@@ -15,7 +15,7 @@ INSTALLED := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/elbia
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run migrate seed test lint format bench bench-aws clean
+.PHONY: install run migrate seed test lint format bench bench-aws bench-invocations clean
 
 # The virtualenv gets no pip of its own (ensurepip alone takes seconds): the system's pip puts uv into it,
 # or, where Python has no pip, the venv's ensurepip does.
@@ -67,6 +67,11 @@ format: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Invocations through the API and the runner: cold and warm latency against a bare interpreter, and one web
+# worker's invocations per second (bench/invocations.py, figures in bench/INVOCATIONS.md).
+bench-invocations: $(INSTALLED)
+	$(BIN)/python bench/invocations.py $(BENCH_ARGS)
 
 # The AWS provider against moto_server: POST-to-active latency and one worker's throughput (bench/aws.py).
 bench-aws: install

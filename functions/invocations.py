@@ -33,6 +33,8 @@ from functions.runtime.runner import runtime_invoke
 
 logger = logging.getLogger(__name__)
 
+LOST = "The request that ran it ended before its outcome was recorded (its web process was stopped); not metered."
+
 
 def _ensure_invocable(function: Function) -> None:
     """409 unless the function is active and something can run its runtime."""
@@ -245,7 +247,20 @@ def invocation_fail_by_id(*, invocation_id: int, error_type: str, message: str) 
 
 
 def invocations_purge_expired(*, now: datetime | None = None) -> int:
-    """Delete invocations older than ``ELBIA_INVOCATION_RETENTION_DAYS`` (7); returns how many."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.ELBIA_INVOCATION_RETENTION_DAYS)
+    """Delete invocations older than ``ELBIA_INVOCATION_RETENTION_DAYS`` (7); returns how many.
+
+    Also ends the synchronous invocations whose request ended without recording them (a web worker
+    stopped mid-run: their lease expired): failed, ``Invocation.Lost``, unmetered (nobody got the answer).
+    """
+    now = now or timezone.now()
+    Invocation.objects.filter(
+        invocation_type=InvocationType.REQUEST_RESPONSE, status=InvocationStatus.RUNNING, lease_expires_at__lte=now
+    ).update(
+        status=InvocationStatus.FAILED,
+        error={"errorType": "Invocation.Lost", "errorMessage": LOST, "trace": []},
+        finished_at=now,
+        lease_expires_at=None,
+    )
+    cutoff = now - timedelta(days=settings.ELBIA_INVOCATION_RETENTION_DAYS)
     deleted, _ = Invocation.objects.filter(created_at__lt=cutoff).delete()
     return deleted

@@ -139,5 +139,5 @@ def run_invocation(self, invocation_id: int, attempts: int = 0) -> str:
 
 @shared_task(acks_late=True)
 def purge_expired_invocations() -> int:
-    """Delete invocations past their retention (7 days)."""
+    """Delete invocations past their retention (7 days); end the synchronous ones whose request died."""
     return invocations_purge_expired()

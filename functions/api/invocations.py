@@ -146,6 +146,12 @@ class InvocationViewSet(ApiViewSet):
     def retrieve(self, request, function_id: str, id: str):
         return super().retrieve(request, id)
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.action == "create":  # the event, read and checked before the idempotency check fingerprints it
+            read_body(request, MAX_EVENT_BYTES)
+            request.data  # noqa: B018 (parsed: not JSON is a 400)
+
     @extend_schema(
         summary="Invoke a function",
         description=(
@@ -161,21 +167,20 @@ class InvocationViewSet(ApiViewSet):
         responses={
             200: OpenApiResponse(OpenApiTypes.ANY, description="The handler's return value, or its error"),
             202: QueuedSerializer,
-            409: conflict("the function is not active, or its runtime runs only on the AWS provider"),
+            409: conflict(
+                "the function is not active, or its runtime runs only on the AWS provider; or the same "
+                "Idempotency-Key is still in flight (idempotency_conflict)"
+            ),
             413: OpenApiResponse(ErrorSerializer, description="The event is larger than 6 MB (payload_too_large)"),
             503: OpenApiResponse(ErrorSerializer, description="Nothing could run the function now; retry shortly"),
         },
     )
+    @idempotent
     def create(self, request, function_id: str):
         invocation_type = request.headers.get(headers.INVOCATION_TYPE, InvocationType.REQUEST_RESPONSE)
         if invocation_type not in InvocationType.values:
             raise ParseError(f"Header '{headers.INVOCATION_TYPE}' must be RequestResponse or Event.")
-        event = read_body(request, MAX_EVENT_BYTES)  # before the idempotency check reads it
-        request.data  # noqa: B018 (parsed: not JSON is a 400)
-        return self._invoke(request, function_id, invocation_type, event if event.strip() else b"{}")
-
-    @idempotent
-    def _invoke(self, request, function_id: str, invocation_type: str, event: bytes):
+        event = request.body if request.body.strip() else b"{}"
         function = self.function()
         if invocation_type == ASYNC:
             invocation = invocation_queue(account=self.account, function=function, event=event)

@@ -387,6 +387,25 @@ def test_old_invocations_are_purged_after_7_days(account):
     assert list(Invocation.objects.values_list("public_id", flat=True)) == ["EXEC_0000000002"]
 
 
+@pytest.mark.django_db
+def test_a_synchronous_invocation_whose_request_died_is_ended_as_lost(account):
+    function = FunctionFactory(account=account)
+    now = timezone.now()
+    lost, alive = (
+        Invocation.objects.create(
+            account=account, function=function, invocation_type="RequestResponse", status="running", memory_mb=128,
+            started_at=now - timedelta(minutes=5), lease_expires_at=lease,
+        )
+        for lease in (now - timedelta(seconds=1), now + timedelta(seconds=30))
+    )  # fmt: skip
+    invocations_purge_expired(now=now)
+    lost.refresh_from_db()
+    alive.refresh_from_db()
+    assert (lost.status, lost.error["errorType"], lost.finished_at) == ("failed", "Invocation.Lost", now)
+    assert alive.status == "running"
+    assert not UsageEvent.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_queued_invocation_runs_on_a_worker(make_client, user, account, runner_port, celery_worker):
     function = deployed(account, ECHO[PYTHON])
@@ -407,3 +426,90 @@ def test_a_queued_invocation_runs_on_a_worker(make_client, user, account, runner
     assert "hello from" in body["logs"]
     assert UsageEvent.objects.filter(event_id=invocation_id, duration_ms=body["billed_duration_ms"]).count() == 1
     assert Invocation.objects.get(public_id=invocation_id).event is None
+
+
+@pytest.mark.django_db
+class TestQueuedInvocationsWithoutAWorker:
+    """The task's body (``invocation_run_queued``) where no run happens: nothing is metered."""
+
+    def queued(self, account, **config):
+        from functions.invocations import invocation_queue
+
+        function = deployed(account, ECHO[PYTHON], **config)
+        return function, invocation_queue(account=account, function=function, event=b'{"n": 1}')
+
+    def test_a_function_no_longer_active_fails_it(self, account):
+        from functions.invocations import invocation_run_queued
+
+        function, invocation = self.queued(account)
+        function.status = FunctionStatus.DEPRECATED
+        function.save()
+        done = invocation_run_queued(invocation_id=invocation.pk)
+        assert done.status == "failed"
+        assert done.error["errorType"] == "Function.NotActive"
+        assert done.event is None and not UsageEvent.objects.exists()
+
+    def test_a_runner_that_does_not_answer_leaves_it_queued(self, account, settings):
+        import socket
+
+        from elbia.errors import Unavailable
+        from functions.invocations import invocation_fail_by_id, invocation_run_queued
+
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            settings.ELBIA_RUNNER_PORT = taken.getsockname()[1]
+        _, invocation = self.queued(account)
+        with pytest.raises(Unavailable):
+            invocation_run_queued(invocation_id=invocation.pk)
+        invocation.refresh_from_db()
+        assert (invocation.status, invocation.lease_expires_at, bytes(invocation.event)) == (
+            "queued",
+            None,
+            b'{"n": 1}',
+        )
+        # After its retries the task gives up: failed, unmetered.
+        failed = invocation_fail_by_id(invocation_id=invocation.pk, error_type="Runtime.Unavailable", message="down")
+        assert failed.status == "failed" and not UsageEvent.objects.exists()
+
+    def test_over_the_limit_it_stays_queued(self, account, settings):
+        from elbia.errors import LimitReached
+        from functions import concurrency
+        from functions.invocations import invocation_run_queued
+
+        settings.ELBIA_FUNCTION_CONCURRENCY = 1
+        function, invocation = self.queued(account)
+        assert concurrency.acquire(function, "someone-else")
+        try:
+            with pytest.raises(LimitReached):
+                invocation_run_queued(invocation_id=invocation.pk)
+        finally:
+            concurrency.release(function, "someone-else")
+        invocation.refresh_from_db()
+        assert invocation.status == "queued"
+
+    def test_a_finished_one_is_not_run_again(self, account):
+        from functions.invocations import invocation_run_queued
+
+        _, invocation = self.queued(account)
+        Invocation.objects.filter(pk=invocation.pk).update(status="succeeded")
+        assert invocation_run_queued(invocation_id=invocation.pk) is None
+
+
+def test_the_purge_runs_on_the_beat_schedule(settings):
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "functions.tasks.purge_expired_invocations" in schedule
+    assert settings.CELERY_TASK_ROUTES["functions.tasks.run_invocation"] == {"queue": "invocations"}
+
+
+@pytest.mark.django_db
+def test_a_429_is_not_kept_under_the_idempotency_key(api, account, runner_port, settings):
+    from functions import concurrency
+
+    settings.ELBIA_FUNCTION_CONCURRENCY = 1
+    function = deployed(account, ECHO[PYTHON])
+    assert concurrency.acquire(function, "a-long-run")
+    refused = invoke(api, function, {"n": 1}, HTTP_IDEMPOTENCY_KEY="retry-me")
+    concurrency.release(function, "a-long-run")
+    retried = invoke(api, function, {"n": 1}, HTTP_IDEMPOTENCY_KEY="retry-me")
+    assert (refused.status_code, refused["Retry-After"]) == (429, "1")
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried
+    assert retried.json()["got"] == {"n": 1}
