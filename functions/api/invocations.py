@@ -168,8 +168,9 @@ class InvocationViewSet(ApiViewSet):
             200: OpenApiResponse(OpenApiTypes.ANY, description="The handler's return value, or its error"),
             202: QueuedSerializer,
             409: conflict(
-                "the function is not active, or its runtime runs only on the AWS provider; or the same "
-                "Idempotency-Key is still in flight (idempotency_conflict)"
+                "Function FUNC_1234567890 is deploying: only an active function can be invoked.",
+                "Go 1.x functions run only on the AWS provider (ELBIA_PROVIDER=aws); "
+                "the local runtime runs Python 3.11 and Node.js 20.",
             ),
             413: OpenApiResponse(ErrorSerializer, description="The event is larger than 6 MB (payload_too_large)"),
             503: OpenApiResponse(ErrorSerializer, description="Nothing could run the function now; retry shortly"),

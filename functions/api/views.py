@@ -3,13 +3,13 @@
 from dataclasses import asdict
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from elbia.api.exceptions import UnsupportedBodyType
 from elbia.api.parsers import RawBodyParser
-from elbia.api.schema import ErrorSerializer, conflict
+from elbia.api.schema import conflict, declared_error
 from elbia.api.views import ApiView, ApiViewSet, CreateMixin, DestroyMixin, UpdateMixin
 from functions import services
 from functions.api.serializers import (
@@ -39,6 +39,9 @@ class RuntimeListView(ApiView):
 ZIP = "application/zip"
 
 
+WRONG_BODY_TYPE = "Send the ZIP archive as the body with Content-Type: {expected} (got {sent})."
+
+
 class ZipArchiveParser(RawBodyParser):
     """``PUT /v1/functions/{id}/code``: the body is the ZIP archive, at most 50 MB, filed as the field ``code``."""
 
@@ -52,7 +55,14 @@ class FunctionCodeActions:
 
     @extend_schema(
         summary="Get a signed, expiring link to download the function's code",
-        responses={200: CodeLinkSerializer, 409: conflict("the function has no code yet (.NET, Go), or is deleted")},
+        responses={
+            200: CodeLinkSerializer,
+            409: conflict(
+                "Function FUNC_1234567890 has no code yet: upload a ZIP archive with PUT "
+                "/v1/functions/FUNC_1234567890/code.",
+                "Function FUNC_1234567890 is deleted; its code can no longer be downloaded.",
+            ),
+        },
     )
     # The route's parsers serve its PUT (a GET has no body to parse).
     @action(detail=True, methods=["get"], url_path="code", parser_classes=[ZipArchiveParser])
@@ -72,8 +82,17 @@ class FunctionCodeActions:
         request={ZIP: OpenApiTypes.BINARY},
         responses={
             200: FunctionSerializer,
-            409: conflict("still deploying, deprecated, deleting or deleted"),
-            415: OpenApiResponse(ErrorSerializer, description="The body is not sent as application/zip"),
+            409: conflict(
+                "Function FUNC_1234567890 is still deploying; change its code once it is active or failed.",
+                "Function FUNC_1234567890 is deprecated; its code can no longer change.",
+                "Function FUNC_1234567890 is deleted.",
+            ),
+            415: declared_error(
+                415,
+                UnsupportedBodyType.default_code,
+                [WRONG_BODY_TYPE.format(expected=ZIP, sent="application/json")],
+                "The body is not sent as application/zip",
+            ),
         },
     )
     @code.mapping.put
@@ -81,9 +100,7 @@ class FunctionCodeActions:
         function = self.get_object()
         sent = request.content_type.split(";")[0].strip()
         if sent.lower() != ZIP:
-            raise UnsupportedBodyType(
-                f"Send the ZIP archive as the body with Content-Type: {ZIP} (got {sent[:100] or 'none'})."
-            )
+            raise UnsupportedBodyType(WRONG_BODY_TYPE.format(expected=ZIP, sent=sent[:100] or "none"))
         return self.render(services.function_update_code(function=function, archive=request.data.get("code", b"")))
 
 

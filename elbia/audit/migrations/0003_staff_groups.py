@@ -1,8 +1,8 @@
 """The staff groups: ``support`` may view every Elbia model in the admin; ``operator`` may also run its actions.
 
 Depends on the latest migration of every Elbia app at the time it was written; a model added later gets
-its permissions into these groups through a migration of its own (tests/test_admin.py checks that
-``support`` can view every Elbia model).
+its view permission into these groups after each ``migrate`` (``elbia.audit.apps.grant_staff_view_permissions``;
+tests/test_admin.py checks that ``support`` can view every Elbia model).
 """
 
 from django.contrib.auth.management import create_permissions
