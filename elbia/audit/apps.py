@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.apps import apps as global_apps
 from django.db.models.signals import post_migrate
 
 #: The staff groups (elbia/audit/migrations/0003_staff_groups.py): ``support`` views every Elbia model in the
@@ -8,7 +9,7 @@ ELBIA_APPS = ("accounts", "audit", "resources", "functions", "billing")
 HIDDEN_FROM_STAFF = {"accounts": ("view_user", "view_signinaddress")}
 
 
-def grant_staff_view_permissions(sender, apps, using, **kwargs):
+def grant_staff_view_permissions(sender, using, apps=global_apps, **kwargs):  # flush sends no apps
     """After every ``migrate``, the staff groups may view every model of each Elbia app, new ones included.
 
     Runs for each app after django.contrib.auth made its permissions (auth's receiver is connected first),
