@@ -228,6 +228,7 @@ def every_page(objects) -> dict[str, str]:
         "function": f"/functions/{function.public_id}/",
         "function-new": "/functions/new/",
         "function-edit": f"/functions/{function.public_id}/edit/",
+        "function-code": f"/functions/{function.public_id}/code/",
         "function-deprecate": f"/functions/{function.public_id}/deprecate/",
         "function-delete": f"/functions/{function.public_id}/delete/",
         "usage": "/usage/",
