@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from elbia.accounts.models import Account, User
 from elbia.accounts.roles import ROLE_DESCRIPTIONS, Role
+from elbia.accounts.selectors import TEAM_ACTIONS
 from elbia.accounts.services import sign_in_address_record
 from elbia.accounts.throttling import sign_in_allowed, sign_in_succeeded
 from elbia.api.throttling import client_ip
@@ -159,3 +160,15 @@ class InvitationSignupForm(SignupForm):
 
     account_name = None
     email = None
+
+
+class ActivityFilterForm(forms.Form):
+    """The Activity page's filters: one member (who acted), one kind of action; empty means all."""
+
+    member = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    action = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].choices = [("", "All members")] + [(m.user_id, m.user.username) for m in members]
+        self.fields["action"].choices = [("", "All actions"), *TEAM_ACTIONS.items()]

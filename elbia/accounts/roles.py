@@ -67,6 +67,7 @@ PAGE_RIGHTS: dict[str, str | None] = {
     "dashboard:settings": None,
     "dashboard:resend-verification": None,
     "dashboard:members": MEMBERS_MANAGE,
+    "dashboard:activity": MEMBERS_MANAGE,
     "dashboard:member-invite": MEMBERS_MANAGE,
     "dashboard:invitation-cancel": MEMBERS_MANAGE,
     "dashboard:member-role": MEMBERS_MANAGE,

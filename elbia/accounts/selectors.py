@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from elbia.accounts.models import Account, AccountScopedQuerySet, ApiToken, Invitation, Membership, User
 from elbia.accounts.roles import Role
+from elbia.audit.models import AuditEvent
 
 
 def api_token_list(*, account: Account, user: User | None) -> AccountScopedQuerySet:
@@ -40,3 +41,26 @@ def pending_invitations(*, account: Account) -> AccountScopedQuerySet:
         .filter(accepted_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=timezone.now())
         .select_related("invited_by")
     )
+
+
+#: The audit actions the Activity page shows: who joined, was invited, changed role or left, and tokens ended.
+TEAM_ACTIONS = {
+    "invitation.create": "Invited",
+    "invitation.accept": "Invitation accepted",
+    "invitation.cancel": "Invitation cancelled",
+    "membership.create": "Joined",
+    "membership.update": "Role changed",
+    "membership.delete": "Removed",
+    "apitoken.narrow": "Token narrowed to a new role",
+    "apitoken.revoke": "Token revoked",
+}
+
+
+def team_events(*, account: Account, actor_user_id: int | None = None, action: str | None = None):
+    """The account's team audit events, newest first; by one member (who acted) and one action if given."""
+    events = AuditEvent.objects.for_account(account).filter(action__in=TEAM_ACTIONS)
+    if actor_user_id:
+        events = events.filter(actor_user_id=actor_user_id)
+    if action:
+        events = events.filter(action=action)
+    return events.order_by("-created_at", "-id")

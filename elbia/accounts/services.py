@@ -345,7 +345,14 @@ def membership_add(*, account: Account, user: User, role: str, request=None) -> 
     if user.account_id is None:  # a user without an account of their own opens the dashboard on this one
         user.account = account
         user.save(update_fields=["account"])
-    audit_record(action="membership.create", request=request, account=account, obj=membership, changed_fields=["role"])
+    audit_record(
+        action="membership.create",
+        request=request,
+        account=account,
+        obj=membership,
+        object_id=membership.user.username,
+        changed_fields=["role"],
+    )
     return membership
 
 
@@ -364,7 +371,12 @@ def membership_set_role(*, membership: Membership, role: str, request=None) -> M
     membership.save(update_fields=["role"])
     _tokens_fit_role(membership=membership, request=request)
     audit_record(
-        action="membership.update", request=request, account=membership.account, obj=membership, changed_fields=["role"]
+        action="membership.update",
+        request=request,
+        account=membership.account,
+        obj=membership,
+        object_id=membership.user.username,
+        changed_fields=["role"],
     )
     return membership
 
@@ -380,7 +392,14 @@ def membership_remove(*, membership: Membership, request=None) -> None:
     user, account = membership.user, membership.account
     for api_token in ApiToken.objects.filter(user=user, account=account, revoked_at__isnull=True):
         token_revoke(api_token=api_token, reason=TokenEnd.MEMBER_REMOVED, request=request)
-    audit_record(action="membership.delete", request=request, account=account, obj=membership, changed_fields=["role"])
+    audit_record(
+        action="membership.delete",
+        request=request,
+        account=account,
+        obj=membership,
+        object_id=membership.user.username,
+        changed_fields=["role"],
+    )
     membership.delete()
     if user.account_id == account.pk:  # their dashboard opens on an account they still belong to, if any
         user.account_id = Membership.objects.filter(user=user).values_list("account_id", flat=True).first()
@@ -467,7 +486,12 @@ def invitation_create(*, account: Account, email: str, role: str, request) -> In
     invitation.full_clean()
     invitation.save()
     audit_record(
-        action="invitation.create", request=request, account=account, obj=invitation, changed_fields=["email", "role"]
+        action="invitation.create",
+        request=request,
+        account=account,
+        obj=invitation,
+        object_id=invitation.email,
+        changed_fields=["email", "role"],
     )
     link = request.build_absolute_uri(reverse("invitation", args=[invitation_token(invitation)]))
     send_mail(
@@ -488,7 +512,13 @@ def invitation_cancel(*, invitation: Invitation, request=None) -> bool:
         cancelled_at=timezone.now()
     )
     if updated:
-        audit_record(action="invitation.cancel", request=request, account=invitation.account, obj=invitation)
+        audit_record(
+            action="invitation.cancel",
+            request=request,
+            account=invitation.account,
+            obj=invitation,
+            object_id=invitation.email,
+        )
     return bool(updated)
 
 
@@ -520,7 +550,13 @@ def invitation_accept(*, token: str, user: User, request=None) -> Membership:
     membership = membership_add(account=invitation.account, user=user, role=invitation.role, request=request)
     invitation.accepted_at, invitation.accepted_by = timezone.now(), user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
-    audit_record(action="invitation.accept", request=request, account=invitation.account, obj=invitation)
+    audit_record(
+        action="invitation.accept",
+        request=request,
+        account=invitation.account,
+        obj=invitation,
+        object_id=invitation.email,
+    )
     return membership
 
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("settings/members/invitations/<int:pk>/cancel/", views.invitation_cancel_view, name="invitation-cancel"),
     path("settings/members/<int:pk>/role/", views.member_role, name="member-role"),
     path("settings/members/<int:pk>/remove/", views.member_remove, name="member-remove"),
+    path("settings/activity/", views.activity, name="activity"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/new/", views.token_create, name="token-create"),
     path("settings/tokens/<int:pk>/revoke/", views.token_revoke_view, name="token-revoke"),

@@ -26,10 +26,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.periods import current_month
 from billing.selectors import PriceMissing, usage_for_month
-from elbia.accounts.forms import InvitationSignupForm, InviteForm, LoginForm, SignupForm, TokenCreateForm
+from elbia.accounts.forms import (
+    ActivityFilterForm,
+    InvitationSignupForm,
+    InviteForm,
+    LoginForm,
+    SignupForm,
+    TokenCreateForm,
+)
 from elbia.accounts.models import Invitation, Membership, TokenEnd
 from elbia.accounts.roles import ROLE_DESCRIPTIONS, TOKENS_MANAGE, Role, role_allows, role_scopes
-from elbia.accounts.selectors import api_token_list, member_list, pending_invitations
+from elbia.accounts.selectors import TEAM_ACTIONS, api_token_list, member_list, pending_invitations, team_events
 from elbia.accounts.services import (
     LAST_OWNER,
     account_create,
@@ -489,3 +496,21 @@ def invitation(request, token: str):
             return redirect("dashboard:home")
     context["form"] = form
     return render(request, "accounts/invitation.html", context, status=400 if form is not None and form.errors else 200)
+
+
+# --- Account Settings > Activity (owners) -------------------------------------------------------------
+
+
+@dashboard_page
+def activity(request):
+    """Account Settings > Activity: who joined, was invited, changed role, left, and which tokens ended."""
+    form = ActivityFilterForm(request.GET or None, members=member_list(account=request.account))
+    context = {"section": "settings", "tab": "activity", "form": form, "page": None}
+    if request.GET and not form.is_valid():
+        return render(request, "accounts/activity.html", context, status=400)
+    data = form.cleaned_data if request.GET else {}
+    events = team_events(account=request.account, actor_user_id=data.get("member"), action=data.get("action"))
+    context["page"] = page = paginate(request, events)
+    for event in page.object_list:
+        event.action_label = TEAM_ACTIONS[event.action]
+    return render(request, "accounts/activity.html", context)

@@ -176,3 +176,24 @@ def test_a_user_in_no_account_gets_the_no_account_page(user, signed_in):
     membership_add(account=user.account, user=second, role=Role.OWNER)
     membership_remove(membership=Membership.objects.get(user=user))
     assert signed_in.get("/resources/").status_code == 403
+
+
+def test_the_role_check_adds_no_query(user, make_client, django_assert_num_queries):
+    """A member's request: one lookup (token, account and role joined) and its use recorded; then none."""
+    developer = UserFactory(account=user.account, role=Role.DEVELOPER)
+    client = make_client(developer, scopes=["resources:read"])
+    with django_assert_num_queries(2):
+        assert client.get("/v1/regions").status_code == 200
+    with django_assert_num_queries(0):
+        assert client.get("/v1/regions").status_code == 200
+
+
+def test_issue_token_for_another_account_of_the_user(user, capsys):
+    other = AccountFactory(name="Globex")
+    membership_add(account=other, user=user, role=Role.BILLING)
+    call_command("issue_token", user.username, "--scopes", "billing:read", "--account", str(other.pk))
+    assert ApiToken.objects.get(user=user).account_id == other.pk
+    with pytest.raises(CommandError, match="does not allow the scope 'resources:write'"):
+        call_command("issue_token", user.username, "--scopes", "resources:write", "--account", str(other.pk))
+    with pytest.raises(CommandError, match="No account with id 0"):
+        call_command("issue_token", user.username, "--scopes", "billing:read", "--account", "0")

@@ -74,6 +74,7 @@ PAGES = {
     "dashboard:settings": lambda t: ("get", reverse("dashboard:settings")),
     "dashboard:resend-verification": lambda t: ("post", reverse("dashboard:resend-verification")),
     "dashboard:members": lambda t: ("get", reverse("dashboard:members")),
+    "dashboard:activity": lambda t: ("get", reverse("dashboard:activity")),
     "dashboard:member-invite": lambda t: ("get", reverse("dashboard:member-invite")),
     "dashboard:invitation-cancel": lambda t: (
         "post",

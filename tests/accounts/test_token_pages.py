@@ -166,7 +166,7 @@ def test_another_users_token_can_be_neither_seen_nor_revoked(client, issue_token
 
 
 def test_a_colleagues_token_in_the_same_account_stays_theirs(client, user, issue_token):
-    """A member who is not an owner sees and revokes only their own tokens (owners see every one: test_account_tokens.py)."""
+    """A member who is not an owner sees and revokes only their own tokens (owners see all: test_account_tokens)."""
     colleague = UserFactory(account=user.account, role="developer")
     theirs = issue_token(user, scopes=["resources:read"], name="owner-token")
     client.force_login(colleague)
