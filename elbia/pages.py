@@ -14,7 +14,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +22,8 @@ from django.views.decorators.cache import never_cache
 
 from elbia import cache
 from elbia.accounts.middleware import mark_dashboard_response
+from elbia.accounts.models import Membership
+from elbia.accounts.roles import PAGE_RIGHTS, ROLE_SCOPES, refusal, role_allows
 from elbia.api.ids import is_public_id
 from elbia.audit.models import ActorType, AuditEvent
 from elbia.errors import DomainError
@@ -37,8 +39,27 @@ LIVE_POLL_SECONDS = 2
 TIMELINE_EVENTS = 20
 
 
+#: The session key of the account the dashboard acts on (a user may be a member of several).
+SESSION_ACCOUNT = "elbia_account"
+
+
+def current_membership(request) -> tuple[Membership | None, list[Membership]]:
+    """The membership the dashboard acts with (the session's account, else the user's own, else the first
+    one), and all of the user's memberships (the header's account switcher): one query."""
+    memberships = list(
+        Membership.objects.filter(user_id=request.user.pk).select_related("account").order_by("account__name", "id")
+    )
+    by_account = {membership.account_id: membership for membership in memberships}
+    chosen = by_account.get(request.session.get(SESSION_ACCOUNT)) or by_account.get(request.user.account_id)
+    return chosen or (memberships[0] if memberships else None), memberships
+
+
 def dashboard_page(view):
-    """Signed in, member of a customer account, never cached; ``request.account`` is the account.
+    """Signed in, member of a customer account, never cached; ``request.account`` is the account it acts on.
+
+    The page's right (``elbia.accounts.roles.PAGE_RIGHTS``, by the name of its URL) is checked against
+    the member's role: a page the role does not allow answers 403 saying why. ``request.membership``,
+    ``request.role`` and ``request.can`` (the role's rights, ``can.resources_write``) serve the templates.
 
     A live update (an htmx request) from a browser whose session ended answers ``HX-Refresh``: the
     page reloads, and the reload leads to the sign-in page instead of swapping it into the page.
@@ -46,10 +67,19 @@ def dashboard_page(view):
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        account = request.user.account
-        if account is None:
+        membership, memberships = current_membership(request)
+        if membership is None:
             return render(request, "accounts/no_account.html", status=403)
-        request.account = account
+        view_name = request.resolver_match.view_name
+        if view_name not in PAGE_RIGHTS:
+            raise ImproperlyConfigured(f"The page {view_name} needs a row in elbia.accounts.roles.PAGE_RIGHTS.")
+        request.account, request.membership, request.memberships = membership.account, membership, memberships
+        request.role = membership.role
+        request.can = {name.replace(":", "_"): True for name in ROLE_SCOPES[membership.role]}
+        right = PAGE_RIGHTS[view_name]
+        if right is not None and not role_allows(membership.role, right):
+            context = {"message": refusal(membership.role, right)}
+            return mark_dashboard_response(render(request, "accounts/forbidden.html", context, status=403))
         return mark_dashboard_response(view(request, *args, **kwargs))
 
     page = login_required(never_cache(wrapper))
@@ -60,6 +90,7 @@ def dashboard_page(view):
             return HttpResponse(status=204, headers={"HX-Refresh": "true"})
         return page(request, *args, **kwargs)
 
+    entry.dashboard_page = True  # tests/accounts/test_roles.py finds every page by it
     return entry
 
 

@@ -37,5 +37,6 @@ urlpatterns = [
     path("logout/", dashboard_views.LogoutView.as_view(), name="logout"),
     path("signup/", dashboard_views.signup, name="signup"),
     path("verify-email/<str:token>/", dashboard_views.verify_email, name="verify-email"),
+    path("invitations/<str:token>/", dashboard_views.invitation, name="invitation"),
     path("", include("elbia.accounts.urls")),
 ]

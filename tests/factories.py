@@ -5,7 +5,7 @@ import datetime
 import factory
 from django.utils import timezone
 
-from elbia.accounts.models import Account, User
+from elbia.accounts.models import Account, Membership, User
 
 
 class AccountFactory(factory.django.DjangoModelFactory):
@@ -29,6 +29,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     def save_password(self, create, extracted, **kwargs):
         if create:
             self.save()
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        """The user's membership of their account: ``owner`` unless ``role=`` names another (``role=""``: none)."""
+        if create and self.account_id and extracted != "":
+            Membership.objects.create(user=self, account_id=self.account_id, role=extracted or "owner")
 
 
 class ResourceFactory(factory.django.DjangoModelFactory):

@@ -24,7 +24,7 @@ from django.utils.html import format_html, format_html_join
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 from elbia.accounts.forms import AdminLoginForm
-from elbia.accounts.models import Account, ApiToken, TokenEnd, User
+from elbia.accounts.models import Account, ApiToken, Invitation, Membership, TokenEnd, User
 from elbia.accounts.services import (
     account_rename,
     token_revoke,
@@ -37,6 +37,8 @@ from elbia.audit.models import AuditEvent
 
 #: How many of an account's latest audit events its page shows.
 RECENT_EVENTS = 10
+#: How many of an account's latest invitations its page shows.
+RECENT_INVITATIONS = 20
 
 for model in (AccessToken, RefreshToken, Grant, IDToken, Application):
     if admin.site.is_registered(model):
@@ -56,10 +58,10 @@ class AccountAdmin(ElbiaModelAdmin):
     list_display = ["name", "id", "created_at"]
     list_filter = [("created_at", admin.DateFieldListFilter)]
     search_fields = ["name"]
-    search_help_text = "An account id; part of an account's name; a member's exact username or email."
+    search_help_text = "An account id; part of an account's name; a member's exact username or email (any role)."
     exact_search = ((r"\d{1,18}", "pk"),)
-    fields = ["name", "id", "created_at", "related", "recent_events"]
-    readonly_fields = ["id", "created_at", "related", "recent_events"]
+    fields = ["name", "id", "created_at", "members", "invitations", "related", "recent_events"]
+    readonly_fields = ["id", "created_at", "members", "invitations", "related", "recent_events"]
 
     def account_of(self, account: Account) -> Account:
         return account
@@ -70,7 +72,8 @@ class AccountAdmin(ElbiaModelAdmin):
         term = search_term.strip()
         if not term:
             return found, duplicates
-        members = User.objects.filter(Q(username__iexact=term) | Q(email__iexact=term)).values("account_id")
+        members = Membership.objects.filter(Q(user__username__iexact=term) | Q(user__email__iexact=term))
+        members = members.values("account_id")
         return found | queryset.filter(pk__in=members), duplicates
 
     def has_add_permission(self, request) -> bool:
@@ -95,6 +98,49 @@ class AccountAdmin(ElbiaModelAdmin):
                 ("Usage events", "billing.usageevent"),
                 ("Audit events", "audit.auditevent"),
             )
+        )
+
+    @admin.display(description="members")
+    def members(self, account: Account) -> str:
+        """Read-only: roles change in the dashboard, by the account's owners (``membership_set_role`` keeps the
+        last owner and narrows tokens)."""
+        memberships = Membership.objects.filter(account=account).select_related("user").order_by("created_at", "id")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (link(m.user), m.user.email, m.get_role_display(), format_date(m.created_at, "Y-m-d"))
+                for m in memberships
+            ),
+        )
+        if not rows:
+            return "None."
+        return format_html("<table><tr><th>user</th><th>email</th><th>role</th><th>since</th></tr>{}</table>", rows)
+
+    @admin.display(description=f"latest {RECENT_INVITATIONS} invitations")
+    def invitations(self, account: Account) -> str:
+        invitations = Invitation.objects.for_account(account).select_related("invited_by", "accepted_by")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    invitation.email,
+                    invitation.get_role_display(),
+                    invitation.status,
+                    invitation.invited_by or "-",
+                    format_date(invitation.created_at, "Y-m-d H:i"),
+                    invitation.accepted_by or "-",
+                )
+                for invitation in invitations[:RECENT_INVITATIONS]
+            ),
+        )
+        if not rows:
+            return "None."
+        return format_html(
+            "<table><tr><th>email</th><th>role</th><th>status</th><th>invited by</th><th>sent</th>"
+            "<th>accepted by</th></tr>{}</table>",
+            rows,
         )
 
     @admin.display(description=f"latest {RECENT_EVENTS} audit events")

@@ -9,6 +9,8 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from elbia.accounts.models import Account, User
+from elbia.accounts.roles import ROLE_DESCRIPTIONS, Role
+from elbia.accounts.selectors import TEAM_ACTIONS
 from elbia.accounts.services import sign_in_address_record
 from elbia.accounts.throttling import sign_in_allowed, sign_in_succeeded
 from elbia.api.throttling import client_ip
@@ -127,10 +129,46 @@ class TokenCreateForm(OnceForm):
         error_messages={"required": "Choose at least one scope."},
     )
 
+    def __init__(self, *args, allowed: list[str] | None = None, **kwargs):
+        """``allowed``: the scopes the member's role allows (the only ones offered); all of them by default."""
+        super().__init__(*args, **kwargs)
+        self.allowed = list(settings.SCOPES) if allowed is None else allowed
+        self.fields["scopes"].choices = [(name, name) for name in self.allowed]
+
     def scope_options(self) -> list[dict]:
-        """Each scope with its one-line explanation and whether it is ticked, for the template."""
+        """Each scope the role allows with its one-line explanation and whether it is ticked, for the template."""
         chosen = set(self.data.getlist("scopes")) if self.is_bound else set()
         return [
-            {"name": name, "description": description, "checked": name in chosen}
-            for name, description in settings.SCOPES.items()
+            {"name": name, "description": settings.SCOPES[name], "checked": name in chosen} for name in self.allowed
         ]
+
+
+class InviteForm(OnceForm):
+    """Invite someone by email with a role (owners, Account Settings > Members)."""
+
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    role = forms.ChoiceField(
+        choices=Role.choices,
+        initial=Role.DEVELOPER,
+        widget=forms.RadioSelect,
+        help_text=" ".join(f"{role.label}: {ROLE_DESCRIPTIONS[role]}" for role in Role),
+    )
+
+
+class InvitationSignupForm(SignupForm):
+    """Accepting an invitation as a newcomer: a username and a password (the address is the invited one)."""
+
+    account_name = None
+    email = None
+
+
+class ActivityFilterForm(forms.Form):
+    """The Activity page's filters: one member (who acted), one kind of action; empty means all."""
+
+    member = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    action = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["member"].choices = [("", "All members")] + [(m.user_id, m.user.username) for m in members]
+        self.fields["action"].choices = [("", "All actions"), *TEAM_ACTIONS.items()]

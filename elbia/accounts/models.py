@@ -6,6 +6,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from elbia.accounts.roles import Role
+
 
 class Account(models.Model):
     """A customer: owns resources, functions, usage and invoices; has one or more users."""
@@ -21,7 +23,11 @@ class Account(models.Model):
 
 
 class User(AbstractUser):
-    """A person who signs in to the dashboard or holds API tokens; staff may have no account."""
+    """A person who signs in to the dashboard or holds API tokens; staff may have no account.
+
+    ``account`` is the account the user signed up with (where the dashboard opens first); what they may
+    do in any account, that one included, is their ``Membership`` of it.
+    """
 
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
     # Set when the user opened the link mailed to ``email``: nothing else is sent to an unverified address.
@@ -30,6 +36,65 @@ class User(AbstractUser):
 
 #: How long an address a user signed in from stays trusted after its last sign-in there.
 SIGN_IN_ADDRESS_TRUSTED_FOR = timedelta(days=90)
+class Membership(models.Model):
+    """A user's place in an account: their role there (elbia.accounts.roles says what each allows)."""
+
+    # The unique (user, account) index serves lookups by user: no index of its own.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="membership_unique_user_account")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} ({self.role})"
+
+
+class AccountScopedQuerySet(models.QuerySet):
+    """The queryset of every model owned by an account: reads start from ``for_account``."""
+
+    def for_account(self, account: Account) -> "AccountScopedQuerySet":
+        """Only ``account``'s rows: another account's objects cannot be reached from here."""
+        return self.filter(account=account)
+
+
+class Invitation(models.Model):
+    """An owner's invitation for ``email`` to join ``account`` with ``role``: a signed link, usable once, for 7 days.
+
+    The link carries the invitation's id, signed (``elbia.accounts.services.invitation_link``); this row
+    says whether it may still be used: not accepted, not cancelled, not expired.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = AccountScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.account} ({self.role})"
+
+    @property
+    def status(self) -> str:
+        """``accepted``, ``cancelled``, ``expired`` or ``pending``."""
+        if self.accepted_at:
+            return "accepted"
+        if self.cancelled_at:
+            return "cancelled"
+        return "expired" if self.expires_at <= timezone.now() else "pending"
 
 
 class SignInAddress(models.Model):
@@ -50,14 +115,6 @@ class SignInAddress(models.Model):
         return f"{self.address} ({self.user_id})"
 
 
-class AccountScopedQuerySet(models.QuerySet):
-    """The queryset of every model owned by an account: reads start from ``for_account``."""
-
-    def for_account(self, account: Account) -> "AccountScopedQuerySet":
-        """Only ``account``'s rows: another account's objects cannot be reached from here."""
-        return self.filter(account=account)
-
-
 class TokenEnd(models.TextChoices):
     """Why a token stopped working: every way a token ends goes through ``token_revoke`` with one of these."""
 
@@ -68,6 +125,13 @@ class TokenEnd(models.TextChoices):
     USER_DEACTIVATED = "user_deactivated", "its user was deactivated"
     EXPIRED = "expired", "expired"
     REPLACED = "replaced", "replaced by a newer token of its name"
+    BY_OWNER = "by_owner", "revoked by an account owner"
+    MEMBER_REMOVED = "member_removed", "its creator left the account"
+    ROLE_CHANGED = "role_changed", "its creator's new role allows none of its scopes"
+
+
+#: Ends a person chose: the token records who (``revoked_by``).
+PERSONAL_ENDS = (TokenEnd.BY_USER, TokenEnd.BY_STAFF, TokenEnd.BY_OWNER)
 
 
 class ApiToken(models.Model):
@@ -88,6 +152,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(help_text="When the current access token expires.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_ip = models.GenericIPAddressField(
+        null=True, blank=True, editable=False, help_text="The client address of its latest use (as of last_used_at)."
+    )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_reason = models.CharField(max_length=20, choices=TokenEnd.choices, blank=True, editable=False)
     revoked_by = models.CharField(max_length=150, blank=True, editable=False, help_text="Who revoked it, if someone.")
@@ -120,7 +187,7 @@ class ApiToken(models.Model):
         """The status with why a token ended: "revoked by alice", "revoked: refresh token reused", "expired"."""
         if not self.revoked_at:
             return self.status
-        if self.revoked_reason in (TokenEnd.BY_USER, TokenEnd.BY_STAFF) and self.revoked_by:
+        if self.revoked_reason in PERSONAL_ENDS and self.revoked_by:
             return f"revoked by {self.revoked_by}"
         if self.revoked_reason == TokenEnd.EXPIRED:
             return "expired"

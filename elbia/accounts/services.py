@@ -13,11 +13,23 @@ from django.urls import reverse
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken, set_token_value
 
-from elbia.accounts.models import SIGN_IN_ADDRESS_TRUSTED_FOR, Account, ApiToken, SignInAddress, TokenEnd, User
-from elbia.accounts.token_cache import forget_family
+from elbia.accounts.models import (
+    PERSONAL_ENDS,
+    SIGN_IN_ADDRESS_TRUSTED_FOR,
+    Account,
+    ApiToken,
+    Invitation,
+    Membership,
+    SignInAddress,
+    TokenEnd,
+    User,
+)
+from elbia.accounts.roles import ROLE_SCOPES, Role, role_scopes
+from elbia.accounts.token_cache import forget_family, forget_user_tokens
 from elbia.accounts.tokens import CLI_APPLICATION, generate_access_token, generate_refresh_token
 from elbia.audit.services import audit_record
 from elbia.config import parse_rate
+from elbia.errors import Conflict, NotAllowed, NotFound
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,18 @@ def account_create(*, username: str, email: str, password: str, staff: bool = Fa
         account.full_clean()
         account.save()
         user.account = account
+    user.full_clean()
+    user.save()
+    if not staff:
+        Membership.objects.create(user=user, account=user.account, role=Role.OWNER)
+    return user
+
+
+@transaction.atomic
+def user_create(*, username: str, email: str, password: str) -> User:
+    """A person without an account of their own: they join accounts as a member (an invitation, the demo)."""
+    user = User(username=username, email=email)
+    user.set_password(password)
     user.full_clean()
     user.save()
     return user
@@ -80,14 +104,36 @@ def validate_rate_limit(rate_limit: str) -> None:
             raise ValidationError({"rate_limit": [str(exc)]}) from None
 
 
+def validate_role_scopes(scopes: list[str], role: str) -> None:
+    """A token never holds a scope its creator's role does not allow."""
+    beyond = [name for name in scopes if name not in ROLE_SCOPES[role]]
+    if beyond:
+        label = Role(role).label.lower()
+        raise ValidationError(
+            {"scopes": [f"Your role in this account ({label}) does not allow the scope '{name}'." for name in beyond]}
+        )
+
+
 @transaction.atomic
 def token_issue(
-    *, user: User, scopes: list[str], name: str = "API token", days: int | None = None, rate_limit: str = ""
+    *,
+    user: User,
+    scopes: list[str],
+    name: str = "API token",
+    days: int | None = None,
+    rate_limit: str = "",
+    account: Account | None = None,
 ) -> IssuedToken:
-    """Issue a named API token (an access token plus its refresh token) for ``user``'s account."""
-    if user.account_id is None:
-        raise ValidationError({"user": ["Only users of a customer account hold API tokens."]})
+    """Issue a named API token (an access token plus its refresh token) acting on ``account`` for ``user``.
+
+    ``account`` defaults to the user's own; the user must be a member of it, and the scopes within their role.
+    """
+    account_id = account.pk if account is not None else user.account_id
+    role = Membership.objects.filter(user=user, account_id=account_id).values_list("role", flat=True).first()
+    if account_id is None or role is None:
+        raise ValidationError({"user": ["Only members of a customer account hold API tokens."]})
     scopes = validate_scopes(scopes)
+    validate_role_scopes(scopes, role)
     validate_rate_limit(rate_limit)
     days = settings.ELBIA_TOKEN_DAYS if days is None else days
     if not 1 <= days <= 365:
@@ -106,7 +152,7 @@ def token_issue(
     refresh.save()
 
     api_token = ApiToken(
-        account_id=user.account_id,
+        account_id=account_id,
         user=user,
         name=name,
         scopes=" ".join(scopes),
@@ -144,7 +190,7 @@ def token_revoke(*, api_token: ApiToken, reason: TokenEnd, request=None) -> bool
     user = getattr(request, "user", None)
     locked.revoked_at = timezone.now()
     locked.revoked_reason = reason
-    locked.revoked_by = user.username if reason in (TokenEnd.BY_USER, TokenEnd.BY_STAFF) and user else ""
+    locked.revoked_by = user.username if reason in PERSONAL_ENDS and user else ""
     locked.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
     for field in ("revoked_at", "revoked_reason", "revoked_by"):
         setattr(api_token, field, getattr(locked, field))
@@ -195,7 +241,9 @@ def user_set_active(*, user: User, active: bool, request=None) -> User:
 @transaction.atomic
 def token_replace(*, user: User, scopes: list[str], name: str) -> IssuedToken:
     """Issue ``user`` a token named ``name`` and revoke their earlier active ones of that name (one at a time)."""
-    earlier = ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).select_for_update()
+    earlier = ApiToken.objects.filter(
+        user=user, account_id=user.account_id, name=name, revoked_at__isnull=True
+    ).select_for_update()
     for api_token in earlier:
         token_revoke(api_token=api_token, reason=TokenEnd.REPLACED)
     return token_issue(user=user, scopes=scopes, name=name)
@@ -272,3 +320,259 @@ def mail_user(*, user: User, subject: str, message: str) -> bool:
         return False
     send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])
     return True
+
+
+# --- Members -----------------------------------------------------------------------------------------
+
+LAST_OWNER = "An account keeps at least one owner: make another member an owner first."
+
+
+def _lock_account(account_id: int) -> None:
+    """Serialize changes to an account's members (two owners demoting each other at once leave one)."""
+    Account.objects.select_for_update().filter(pk=account_id).values_list("pk", flat=True).get()
+
+
+def _refuse_losing_last_owner(membership: Membership) -> None:
+    if membership.role != Role.OWNER:
+        return
+    others = Membership.objects.filter(account_id=membership.account_id, role=Role.OWNER).exclude(pk=membership.pk)
+    if not others.exists():
+        raise Conflict(LAST_OWNER)
+
+
+@transaction.atomic
+def membership_add(*, account: Account, user: User, role: str, request=None) -> Membership:
+    """Make ``user`` a member of ``account`` with ``role`` (an accepted invitation); Conflict if already one."""
+    _lock_account(account.pk)
+    if Membership.objects.filter(account=account, user=user).exists():
+        raise Conflict(f"{user.username} is already a member of {account.name}.")
+    membership = Membership(account=account, user=user, role=role)
+    membership.full_clean()
+    membership.save()
+    if user.account_id is None:  # a user without an account of their own opens the dashboard on this one
+        user.account = account
+        user.save(update_fields=["account"])
+    audit_record(
+        action="membership.create",
+        request=request,
+        account=account,
+        obj=membership,
+        object_id=membership.user.username,
+        changed_fields=["role"],
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str, request=None) -> Membership:
+    """Give a member another role; their tokens are narrowed to it at once (the last owner stays an owner)."""
+    if role not in Role.values:
+        raise ValidationError({"role": [f"Unknown role '{role}'."]})
+    _lock_account(membership.account_id)
+    membership = Membership.objects.select_related("user", "account").get(pk=membership.pk)
+    if membership.role == role:
+        return membership
+    if role != Role.OWNER:
+        _refuse_losing_last_owner(membership)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    _tokens_fit_role(membership=membership, request=request)
+    audit_record(
+        action="membership.update",
+        request=request,
+        account=membership.account,
+        obj=membership,
+        object_id=membership.user.username,
+        changed_fields=["role"],
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, request=None) -> None:
+    """Remove a member from the account: their tokens on it are revoked at once (never the last owner)."""
+    _lock_account(membership.account_id)
+    membership = Membership.objects.select_related("user", "account").filter(pk=membership.pk).first()
+    if membership is None:
+        raise NotFound("This member is no longer in the account.")
+    _refuse_losing_last_owner(membership)
+    user, account = membership.user, membership.account
+    for api_token in ApiToken.objects.filter(user=user, account=account, revoked_at__isnull=True):
+        token_revoke(api_token=api_token, reason=TokenEnd.MEMBER_REMOVED, request=request)
+    audit_record(
+        action="membership.delete",
+        request=request,
+        account=account,
+        obj=membership,
+        object_id=membership.user.username,
+        changed_fields=["role"],
+    )
+    membership.delete()
+    if user.account_id == account.pk:  # their dashboard opens on an account they still belong to, if any
+        user.account_id = Membership.objects.filter(user=user).values_list("account_id", flat=True).first()
+        user.save(update_fields=["account"])
+    forget_user_tokens(user.pk)
+
+
+def _tokens_fit_role(*, membership: Membership, request=None) -> None:
+    """Narrow the member's tokens on the account to their role's scopes; a token left with none is revoked."""
+    allowed = ROLE_SCOPES[membership.role]
+    tokens = ApiToken.objects.filter(user_id=membership.user_id, account_id=membership.account_id)
+    for api_token in tokens.filter(revoked_at__isnull=True).select_for_update():
+        kept = [name for name in api_token.scope_list if name in allowed]
+        if kept == api_token.scope_list:
+            continue
+        if not kept:
+            token_revoke(api_token=api_token, reason=TokenEnd.ROLE_CHANGED, request=request)
+            continue
+        api_token.scopes = " ".join(kept)
+        api_token.save(update_fields=["scopes"])
+        current = RefreshToken.objects.filter(token_family=api_token.token_family).values("access_token_id")
+        AccessToken.objects.filter(pk__in=current).update(scope=api_token.scopes)
+        forget_family(api_token.token_family)
+        audit_record(
+            action="apitoken.narrow",
+            request=request,
+            account=membership.account,
+            obj=api_token,
+            changed_fields=["scopes"],
+        )
+    forget_user_tokens(membership.user_id)  # cached entries carry the role: every token of the user is read again
+
+
+def member_role(*, user: User, account: Account) -> str | None:
+    """``user``'s role in ``account``, or None if they are not a member."""
+    return Membership.objects.filter(user=user, account=account).values_list("role", flat=True).first()
+
+
+def scopes_for(*, user: User, account: Account) -> list[str]:
+    """The scopes a token ``user`` makes for ``account`` may hold (none if not a member)."""
+    return role_scopes(member_role(user=user, account=account))
+
+
+# --- Invitations ---------------------------------------------------------------------------------------
+
+INVITATION_SALT = "elbia.accounts.invitation"
+INVITATION_MAX_AGE = timedelta(days=7)
+INVITATION_INVALID = "This invitation link is not valid. Ask the account's owner for a new one."
+INVITATION_EXPIRED = "This invitation has expired (invitations last 7 days). Ask the account's owner for a new one."
+INVITATION_USED = "This invitation was already used: each invitation link works once."
+INVITATION_CANCELLED = "This invitation was cancelled by the account's owner."
+
+
+def invitation_token(invitation: Invitation) -> str:
+    """The signed part of an invitation's link: its id and address, timestamped (valid 7 days)."""
+    return signing.dumps({"i": invitation.pk, "e": invitation.email}, salt=INVITATION_SALT)
+
+
+@transaction.atomic
+def invitation_create(*, account: Account, email: str, role: str, request) -> Invitation:
+    """Invite ``email`` to join ``account`` with ``role``: a signed link valid 7 days, mailed at once.
+
+    An earlier pending invitation of the same address is cancelled (its link stops working). The mail is
+    sent before the transaction ends: if it cannot be sent, no invitation exists.
+    """
+    email = email.strip()
+    if role not in Role.values:
+        raise ValidationError({"role": [f"Unknown role '{role}'."]})
+    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
+        raise ValidationError({"email": [f"{email} is already a member of {account.name}."]})
+    now = timezone.now()
+    Invitation.objects.for_account(account).filter(
+        email__iexact=email, accepted_at__isnull=True, cancelled_at__isnull=True
+    ).update(cancelled_at=now)
+    inviter = request.user
+    invitation = Invitation(
+        account=account,
+        email=email,
+        role=role,
+        invited_by_id=inviter.pk,
+        created_at=now,
+        expires_at=now + INVITATION_MAX_AGE,
+    )
+    invitation.full_clean()
+    invitation.save()
+    audit_record(
+        action="invitation.create",
+        request=request,
+        account=account,
+        obj=invitation,
+        object_id=invitation.email,
+        changed_fields=["email", "role"],
+    )
+    link = request.build_absolute_uri(reverse("invitation", args=[invitation_token(invitation)]))
+    send_mail(
+        subject=f"{inviter.username} invited you to {account.name} on Elbia Lambda",
+        message=f"Hello,\n\n{inviter.username} invited you to join the account “{account.name}” on Elbia Lambda "
+        f"as {Role(role).label.lower()}.\n\nOpen this link within 7 days to accept (it works once):\n{link}\n\n"
+        "If you do not know why you received this, ignore it: nothing happens unless the link is opened.",
+        from_email=None,
+        recipient_list=[email],
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_cancel(*, invitation: Invitation, request=None) -> bool:
+    """Cancel a pending invitation (its link stops working); False if it was no longer pending."""
+    updated = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, cancelled_at__isnull=True).update(
+        cancelled_at=timezone.now()
+    )
+    if updated:
+        audit_record(
+            action="invitation.cancel",
+            request=request,
+            account=invitation.account,
+            obj=invitation,
+            object_id=invitation.email,
+        )
+    return bool(updated)
+
+
+def invitation_from_token(token: str, *, lock: bool = False) -> Invitation:
+    """The invitation a link names, if it can still be accepted; else NotAllowed saying why (tampered,
+    expired, used, cancelled)."""
+    try:
+        data = signing.loads(token, salt=INVITATION_SALT, max_age=INVITATION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise NotAllowed(INVITATION_EXPIRED) from None
+    except signing.BadSignature:
+        raise NotAllowed(INVITATION_INVALID) from None
+    invitations = Invitation.objects.select_related("account", "invited_by")
+    if lock:
+        invitations = invitations.select_for_update(of=("self",))
+    invitation = invitations.filter(pk=data.get("i"), email=data.get("e")).first() if isinstance(data, dict) else None
+    if invitation is None:
+        raise NotAllowed(INVITATION_INVALID)
+    refusal = {"accepted": INVITATION_USED, "cancelled": INVITATION_CANCELLED, "expired": INVITATION_EXPIRED}
+    if invitation.status in refusal:
+        raise NotAllowed(refusal[invitation.status])
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User, request=None) -> Membership:
+    """``user`` accepts the invitation of a link: they join its account with its role, and the link is used up."""
+    invitation = invitation_from_token(token, lock=True)
+    membership = membership_add(account=invitation.account, user=user, role=invitation.role, request=request)
+    invitation.accepted_at, invitation.accepted_by = timezone.now(), user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        action="invitation.accept",
+        request=request,
+        account=invitation.account,
+        obj=invitation,
+        object_id=invitation.email,
+    )
+    return membership
+
+
+@transaction.atomic
+def invitation_sign_up(*, token: str, username: str, password: str, request=None) -> User:
+    """A newcomer accepts an invitation by signing up: a user with the invited address (confirmed by the link)."""
+    invitation = invitation_from_token(token, lock=True)
+    user = user_create(username=username, email=invitation.email, password=password)
+    user.email_verified_at = timezone.now()  # the link reached this address
+    user.save(update_fields=["email_verified_at"])
+    invitation_accept(token=token, user=user, request=request)
+    return user

@@ -1,11 +1,15 @@
 """Bearer-token authentication for /v1: django-oauth-toolkit tokens, looked up by their hash.
 
-The lookup costs one indexed query (the access token, its user and account, its refresh token's
-family and the named ``ApiToken``, joined), or none: a validated token is kept for a few seconds
-in a cache every web process shares (Redis), and a request whose token is there pays one Redis
-round trip for its lookup *and* its rate-limit charge (one Lua script). The user is not loaded:
-``request.user`` is a lazy object that knows its id and name and reads the row only if a page
-needs more.
+The lookup costs one indexed query (the access token, its user, its refresh token's family, the named
+``ApiToken``, the account it acts on and its creator's membership there, joined), or none: a validated
+token is kept for a few seconds in a cache every web process shares (Redis), and a request whose token
+is there pays one Redis round trip for its lookup *and* its rate-limit charge (one Lua script). The
+user is not loaded: ``request.user`` is a lazy object that knows its id and name and reads the row
+only if a page needs more.
+
+A token acts with its own scopes limited to its creator's current role (``elbia.accounts.roles``),
+the role coming with the same query (and cache entry); a token whose creator is no longer a member of
+its account is unknown (401). Whatever changes a role forgets the member's cached tokens.
 
 Every way a token ends must drop it from the cache at once, across processes: see
 ``elbia.accounts.token_cache`` (``forget_token``, ``forget_family``, ``forget_user_tokens``).
@@ -14,6 +18,7 @@ The bad-token budget of a client IP is only looked at for tokens the cache does 
 """
 
 import hashlib
+import ipaddress
 import json
 import math
 import uuid
@@ -29,10 +34,11 @@ from redis.exceptions import RedisError
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from elbia.accounts.models import Account, ApiToken
+from elbia.accounts.models import Account, ApiToken, Membership
+from elbia.accounts.roles import ROLE_SCOPES
 from elbia.accounts.token_cache import CACHE_SECONDS, ENTRY_PREFIX, FORGOTTEN_PREFIX, local_tokens
 from elbia.api import throttling
-from elbia.api.throttling import check_bad_token_budget, record_bad_token
+from elbia.api.throttling import check_bad_token_budget, client_address, record_bad_token
 
 # last_used_at is a hint for people, not an audit record: write it at most this often.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -57,7 +63,7 @@ class TokenContext:
     """What a request's token grants: ``request.auth`` on every authenticated /v1 request."""
 
     account: Account
-    scopes: frozenset[str]
+    scopes: frozenset[str]  # what the request may do: the token's scopes its creator's role allows
     access_token_id: int
     api_token_id: int | None
     api_token_name: str
@@ -65,6 +71,8 @@ class TokenContext:
     rate_limit: str
     user_id: int = 0
     username: str = ""
+    role: str = ""
+    token_scopes: frozenset[str] = frozenset()  # the token's own scopes, whatever the role
 
 
 class TokenUser(SimpleLazyObject):
@@ -90,23 +98,29 @@ class TokenUser(SimpleLazyObject):
 
 
 def _lookup_sql() -> str:
-    """The one query: the token, its active user and account, the family and the named ApiToken."""
+    """The one query: the token, its active user, the family, the named ApiToken, its account and the role there.
+
+    The account is the named token's (a token without one acts on its user's own account); the creator
+    must be a member of it.
+    """
     q = connection.ops.quote_name
     access, refresh = AccessToken._meta.db_table, RefreshToken._meta.db_table
     users, accounts, api_tokens = get_user_model()._meta.db_table, Account._meta.db_table, ApiToken._meta.db_table
+    members = Membership._meta.db_table
     columns = (
         f"t.{q('id')}, t.{q('expires')}, t.{q('scope')}, u.{q('id')}, u.{q('username')}, a.{q('id')}, "
         f"a.{q('name')}, a.{q('created_at')}, r.{q('token_family')}, k.{q('id')}, k.{q('name')}, "
-        f"k.{q('rate_limit')}, k.{q('last_used_at')}"
+        f"k.{q('rate_limit')}, k.{q('last_used_at')}, m.{q('role')}"
     )
     # Only the models' own table and column names are interpolated; the checksum is a parameter.
     return (
         f"SELECT {columns} "  # noqa: S608
         f"FROM {q(access)} t "
         f"JOIN {q(users)} u ON u.{q('id')} = t.{q('user_id')} AND u.{q('is_active')} "
-        f"JOIN {q(accounts)} a ON a.{q('id')} = u.{q('account_id')} "
         f"LEFT JOIN {q(refresh)} r ON r.{q('access_token_id')} = t.{q('id')} "
         f"LEFT JOIN {q(api_tokens)} k ON k.{q('token_family')} = r.{q('token_family')} "
+        f"JOIN {q(accounts)} a ON a.{q('id')} = COALESCE(k.{q('account_id')}, u.{q('account_id')}) "
+        f"JOIN {q(members)} m ON m.{q('user_id')} = u.{q('id')} AND m.{q('account_id')} = a.{q('id')} "
         f"WHERE t.{q('token_checksum')} = %s"
     )
 
@@ -136,7 +150,7 @@ def _entry_from_database(checksum: str) -> dict | None:
     if row is None:
         return None
     token_id, expires, scope, user_id, username, account_id, account_name, account_created, family = row[:9]
-    api_token_id, api_token_name, rate_limit, last_used = row[9:]
+    api_token_id, api_token_name, rate_limit, last_used, role = row[9:]
     family = str(family) if family else None
     named_family = family if api_token_id else None  # the budget and the context follow the named credential
     if isinstance(expires, str):  # SQLite through a raw cursor
@@ -164,6 +178,7 @@ def _entry_from_database(checksum: str) -> dict | None:
         "n": api_token_name or "",
         "r": rate_limit or "",
         "lu": _epoch(last_used),
+        "ro": role,
         "k": throttling.budget_key(budget, rate),
         "l": rate.limit,
         "p": rate.period * 1000,
@@ -171,9 +186,10 @@ def _entry_from_database(checksum: str) -> dict | None:
 
 
 def _context(entry: dict) -> TokenContext:
+    token_scopes = frozenset(entry["s"].split())
     return TokenContext(
         account=Account(id=entry["a"], name=entry["an"], created_at=_moment(entry["ac"])),
-        scopes=frozenset(entry["s"].split()),
+        scopes=token_scopes & ROLE_SCOPES[entry["ro"]],
         access_token_id=entry["t"],
         api_token_id=entry["i"],
         api_token_name=entry["n"],
@@ -181,6 +197,8 @@ def _context(entry: dict) -> TokenContext:
         rate_limit=entry["r"],
         user_id=entry["u"],
         username=entry["un"],
+        role=entry["ro"],
+        token_scopes=token_scopes,
     )
 
 
@@ -201,6 +219,8 @@ def _cached(checksum: str, request) -> dict | None:
         return None
     raw, allowed, count, ms_left = found
     entry = json.loads(raw)
+    if entry.get("ro") not in ROLE_SCOPES:  # an entry from before roles: read the token again
+        return None
     rate = throttling.Rate(limit=int(entry["l"]), period=int(entry["p"]) // 1000)
     throttling.record(request, throttling.decision_from_script(rate, allowed, count, ms_left))
     return entry
@@ -255,21 +275,27 @@ class BearerTokenAuthentication(BaseAuthentication):
             if entry is None or entry["x"] <= timezone.now().timestamp():
                 record_bad_token(request)
                 raise AuthenticationFailed()
-            self._touch(checksum, entry)
+            self._touch(request, checksum, entry)
             _remember(checksum, entry)
         else:
-            self._touch(checksum, entry, cached=True)
+            self._touch(request, checksum, entry, cached=True)
         return TokenUser(entry["u"], entry["un"]), _context(entry)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="elbia"'
 
     @staticmethod
-    def _touch(checksum: str, entry: dict, *, cached: bool = False) -> None:
+    def _touch(request, checksum: str, entry: dict, *, cached: bool = False) -> None:
+        """Record when (and from which address) a named token was last used, at most once a minute."""
         now = timezone.now().timestamp()
         last_used = entry["lu"]
         if entry["i"] and (last_used is None or now - last_used >= LAST_USED_RESOLUTION.total_seconds()):
-            ApiToken.objects.filter(id=entry["i"]).update(last_used_at=timezone.now())
+            address = client_address(request)
+            try:
+                address = str(ipaddress.ip_address(address))
+            except ValueError:
+                address = None
+            ApiToken.objects.filter(id=entry["i"]).update(last_used_at=timezone.now(), last_used_ip=address)
             entry["lu"] = now
             if cached:
                 _remember(checksum, entry)

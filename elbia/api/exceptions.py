@@ -18,9 +18,15 @@ class InsufficientScope(APIException):
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "insufficient_scope"
 
-    def __init__(self, scope: str):
+    def __init__(self, scope: str, *, role: str = ""):
+        """``role``: the token holds ``scope`` but its creator's current role in the account does not allow it."""
         self.scope = scope
-        super().__init__(f"This request requires the '{scope}' scope.")
+        detail = f"This request requires the '{scope}' scope."
+        if role:
+            detail = (
+                f"This request requires the '{scope}' scope, which the token's creator's role ({role}) does not allow."
+            )
+        super().__init__(detail)
 
 
 class IdempotencyConflict(APIException):

@@ -16,6 +16,12 @@ def required_scope(view, method: str) -> str:
     return scope
 
 
+def require_scope(request, scope: str) -> None:
+    """403 ``insufficient_scope`` unless the request's token may use ``scope`` (its own, within its creator's role)."""
+    if scope not in request.auth.scopes:
+        raise InsufficientScope(scope, role=request.auth.role if scope in request.auth.token_scopes else "")
+
+
 class HasRequiredScope(BasePermission):
     """Authenticated with a token that carries the view's scope (401 without a token, 403 without the scope)."""
 
@@ -24,7 +30,5 @@ class HasRequiredScope(BasePermission):
             raise NotAuthenticated()
         if request.method == "OPTIONS" or not hasattr(view, request.method.lower()):
             return True  # OPTIONS describes the endpoint; an unsupported method gets its 405
-        scope = required_scope(view, request.method)
-        if scope not in request.auth.scopes:
-            raise InsufficientScope(scope)
+        require_scope(request, required_scope(view, request.method))
         return True

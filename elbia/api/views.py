@@ -34,9 +34,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from elbia.api import headers
-from elbia.api.exceptions import InsufficientScope, InvalidParameter
+from elbia.api.exceptions import InvalidParameter
 from elbia.api.idempotency import idempotent
 from elbia.api.ids import is_public_id
+from elbia.api.permissions import require_scope
 from elbia.api.throttling import charge_stopped_request
 from elbia.audit.services import audit_record
 
@@ -165,9 +166,7 @@ class ApiViewSet(ApiView, viewsets.GenericViewSet):
             if self.request.method == "GET" and self.expansions:
                 self._expand = parse_expand(self.request.query_params, tuple(self.expansions))
                 for name in sorted(self._expand):
-                    scope = self.expansions[name].scope
-                    if scope not in self.request.auth.scopes:
-                        raise InsufficientScope(scope)
+                    require_scope(self.request, self.expansions[name].scope)
         return self._expand
 
     def get_queryset(self) -> QuerySet:

@@ -55,8 +55,8 @@ def audit_record(
     if obj is not None:
         object_id = object_id or getattr(obj, "public_id", "") or str(obj.pk)
         account = account or getattr(obj, "account", None)
-    if account is None and user_id is not None:
-        account = getattr(getattr(request, "user", None), "account", None)
+    if account is None and user_id is not None:  # the account the page acts on, else the user's own
+        account = getattr(request, "account", None) or getattr(getattr(request, "user", None), "account", None)
     event = AuditEvent(
         account=account,
         actor_type=actor_type,

@@ -204,3 +204,22 @@ def test_token_family_is_not_searchable(staff_client, make_client, user):
     assert token.name in staff_client.get(f"/admin/{TOKENS}/", {"q": "laptop-7f3"}).content.decode()
     page = staff_client.get(f"/admin/{TOKENS}/", {"q": str(token.token_family)}).content.decode()
     assert token.name not in page
+
+
+def test_the_account_page_shows_its_members_and_invitations(staff_client, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from elbia.accounts.models import Invitation
+    from tests.factories import UserFactory
+
+    UserFactory(account=user.account, role="billing", username="bookkeeper")
+    Invitation.objects.create(
+        account=user.account, email="next@example.com", role="viewer", expires_at=timezone.now() + timedelta(days=7)
+    )
+    page = staff_client.get(f"/admin/accounts/account/{user.account_id}/change/").content.decode()
+    assert "bookkeeper" in page and "Billing" in page and user.username in page and "Owner" in page
+    assert "next@example.com" in page and "pending" in page
+    found = staff_client.get("/admin/accounts/account/", {"q": "bookkeeper"}).content.decode()
+    assert user.account.name in found  # a member of any role finds the account

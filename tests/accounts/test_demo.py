@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from elbia.accounts.models import ApiToken
+from elbia.accounts.models import ApiToken, Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +40,10 @@ def test_other_tokens_of_the_demo_user_are_left_alone(capsys, issue_token):
     kept = issue_token(laptop, name="laptop")
     seed(capsys)
     assert regions(kept.access_token) == 200
+
+
+def test_the_demo_account_has_an_owner_and_a_developer(capsys):
+    seed(capsys)
+    seed(capsys)
+    members = Membership.objects.filter(account__users__username="demo").order_by("role")
+    assert [(m.user.username, m.role) for m in members] == [("demo-developer", "developer"), ("demo", "owner")]

@@ -166,10 +166,11 @@ def test_another_users_token_can_be_neither_seen_nor_revoked(client, issue_token
 
 
 def test_a_colleagues_token_in_the_same_account_stays_theirs(client, user, issue_token):
-    colleague = UserFactory(account=user.account)
-    theirs = issue_token(colleague, scopes=["resources:read"], name="colleague-token")
-    client.force_login(user)
-    assert "colleague-token" not in client.get("/settings/tokens/").content.decode()
+    """A member who is not an owner sees and revokes only their own tokens (owners see all: test_account_tokens)."""
+    colleague = UserFactory(account=user.account, role="developer")
+    theirs = issue_token(user, scopes=["resources:read"], name="owner-token")
+    client.force_login(colleague)
+    assert "owner-token" not in client.get("/settings/tokens/").content.decode()
     assert client.post(f"/settings/tokens/{theirs.api_token.pk}/revoke/", {"confirmed": "yes"}).status_code == 404
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, RefreshToken
 from rest_framework.test import APIClient
 
-from elbia.accounts.models import Account, ApiToken, TokenEnd, User
+from elbia.accounts.models import Account, ApiToken, Membership, TokenEnd, User
 from elbia.accounts.services import user_set_active
 from elbia.accounts.tasks import clear_expired_tokens
 from elbia.audit.models import AuditEvent
@@ -231,6 +231,7 @@ def test_concurrent_refreshes_with_one_token_have_one_winner(issue_token):
     user = User.objects.create_user(username="racer", password="x")
     user.account = Account.objects.create(name="racer")
     user.save()
+    Membership.objects.create(user=user, account=user.account, role="owner")
     issued = issue_token(user, scopes=["resources:read"])
     start = threading.Barrier(6, timeout=30)
 

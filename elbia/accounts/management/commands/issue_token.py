@@ -3,12 +3,15 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from elbia.accounts.models import User
+from elbia.accounts.models import Account, User
 from elbia.accounts.services import token_issue
 
 
 class Command(BaseCommand):
-    help = "Issue an API token (access token and refresh token) for a user."
+    help = (
+        "Issue an API token (access token and refresh token) for a user, acting on one of their accounts with "
+        "scopes their role there allows."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
@@ -18,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="CLI token")
         parser.add_argument("--days", type=int, default=None, help="Days until the access token expires (default 30).")
         parser.add_argument("--rate-limit", default="", help="Own request budget, e.g. 100/minute.")
+        parser.add_argument(
+            "--account", type=int, default=None, help="The id of the account it acts on (default: the user's own)."
+        )
         parser.add_argument("--json", action="store_true", help="Print the token as JSON.")
 
     def handle(self, *args, **options):
@@ -25,8 +31,14 @@ class Command(BaseCommand):
             user = User.objects.get(username=options["username"])
         except User.DoesNotExist:
             raise CommandError(f"No user named '{options['username']}'.") from None
+        account = None
+        if options["account"] is not None:
+            account = Account.objects.filter(pk=options["account"]).first()
+            if account is None:
+                raise CommandError(f"No account with id {options['account']}.")
         try:
             issued = token_issue(
+                account=account,
                 user=user,
                 scopes=options["scopes"].split(),
                 name=options["name"],

@@ -4,7 +4,8 @@ from django.db import transaction
 
 from billing.demo import seed_billing_demo
 from elbia.accounts.models import User
-from elbia.accounts.services import account_create, token_replace
+from elbia.accounts.roles import Role
+from elbia.accounts.services import account_create, membership_add, token_replace, user_create
 from functions.models import Function
 from functions.services import function_create
 from resources.models import Resource
@@ -13,6 +14,8 @@ from resources.services import resource_create, vpc_create
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "elbia-demo-password"
 DEMO_TOKEN_NAME = "Demo token"
+#: A second member of the demo account, so a newcomer sees teams at once (same password).
+DEMO_DEVELOPER = "demo-developer"
 
 
 def issue_demo_token(*, base_url: str) -> str:
@@ -31,7 +34,8 @@ def issue_demo_token(*, base_url: str) -> str:
             "Renew it:",
             f"  curl -X POST {base}/oauth/token/ -d grant_type=refresh_token "
             f"-d refresh_token={issued.refresh_token} -d client_id={issued.client_id}",
-            f"Dashboard: {base}/ (sign in as {DEMO_USERNAME} / {DEMO_PASSWORD})",
+            f"Dashboard: {base}/ (sign in as {DEMO_USERNAME} / {DEMO_PASSWORD}, the owner, "
+            f"or {DEMO_DEVELOPER} / {DEMO_PASSWORD}, a developer)",
             "",
         ]
     )
@@ -53,12 +57,21 @@ class Command(BaseCommand):
         if user is None:
             user = account_create(username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD)
             self.stdout.write(f"Created the demo account (dashboard login: {DEMO_USERNAME} / {DEMO_PASSWORD}).")
+        self.seed_team(user.account)
         self.seed_resources(user.account)
         self.seed_functions(user.account)
         invoice = seed_billing_demo(account=user.account)
         self.stdout.write(f"Usage metered; invoice {invoice.public_id} ({invoice.amount}) for the month just ended.")
         if not options["no_token"]:
             self.stdout.write(issue_demo_token(base_url=options["base_url"]))
+
+    def seed_team(self, account) -> None:
+        """A developer beside the owner (once)."""
+        if User.objects.filter(username=DEMO_DEVELOPER).exists():
+            return
+        developer = user_create(username=DEMO_DEVELOPER, email="demo-developer@example.com", password=DEMO_PASSWORD)
+        membership_add(account=account, user=developer, role=Role.DEVELOPER)
+        self.stdout.write(f"Added {DEMO_DEVELOPER} to the demo account as a developer.")
 
     def seed_resources(self, account) -> None:
         """A few instances and VPCs (once): the worker provisions them after the seed commits."""
