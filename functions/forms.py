@@ -109,6 +109,8 @@ class FunctionCodeForm(OnceForm):
         if upload.size > MAX_ZIPPED_BYTES:
             raise ValidationError(f"The archive is {upload.size:,} bytes; at most {MAX_ZIPPED_BYTES:,} are allowed.")
         return upload
+
+
 class InvokeForm(OnceForm):
     """The function page's Test panel: an event (any JSON, at most 6 MB) to invoke the function with."""
 

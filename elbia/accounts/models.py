@@ -36,6 +36,8 @@ class User(AbstractUser):
 
 #: How long an address a user signed in from stays trusted after its last sign-in there.
 SIGN_IN_ADDRESS_TRUSTED_FOR = timedelta(days=90)
+
+
 class Membership(models.Model):
     """A user's place in an account: their role there (elbia.accounts.roles says what each allows)."""
 

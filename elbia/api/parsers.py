@@ -113,6 +113,8 @@ class RawBodyParser(parsers.BaseParser):
         if len(data) > self.max_bytes:
             raise self.too_large()
         return {self.field: data}
+
+
 def read_body(request, limit: int) -> bytes:
     """The raw body of a DRF ``request`` of at most ``limit`` bytes: ``RequestDataTooBig`` (413) beyond.
 
