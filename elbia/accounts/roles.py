@@ -88,6 +88,8 @@ PAGE_RIGHTS: dict[str, str | None] = {
     "functions:lifecycle": "functions:read",
     "functions:create": "functions:write",
     "functions:edit": "functions:write",
+    "functions:upload_code": "functions:write",
+    "functions:invoke": "functions:invoke",
     "functions:deprecate": "functions:write",
     "functions:delete": "functions:write",
     "functions:retry": "functions:write",

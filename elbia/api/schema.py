@@ -81,6 +81,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     OpenApiTypes.STR,
     location=OpenApiParameter.HEADER,
     required=False,
+    pattern=r"^[ -~]{1,255}$",  # elbia.api.idempotency refuses anything else with a 400
     description=(
         "Up to 255 printable ASCII characters, kept 24 hours per account. A retry with the same key and body "
         "replays the first response with `Idempotent-Replayed: true` and creates nothing."

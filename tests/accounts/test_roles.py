@@ -98,6 +98,8 @@ PAGES = {
     "functions:lifecycle": lambda t: ("get", reverse("functions:lifecycle", args=[t["function"].public_id])),
     "functions:create": lambda t: ("get", reverse("functions:create")),
     "functions:edit": lambda t: ("get", reverse("functions:edit", args=[t["function"].public_id])),
+    "functions:upload_code": lambda t: ("get", reverse("functions:upload_code", args=[t["function"].public_id])),
+    "functions:invoke": lambda t: ("post", reverse("functions:invoke", args=[t["function"].public_id])),
     "functions:deprecate": lambda t: ("get", reverse("functions:deprecate", args=[t["function"].public_id])),
     "functions:delete": lambda t: ("get", reverse("functions:delete", args=[t["function"].public_id])),
     "functions:retry": lambda t: ("post", reverse("functions:retry", args=[t["function"].public_id])),

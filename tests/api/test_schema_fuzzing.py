@@ -33,6 +33,7 @@ STATE_DEPENDENT = {
     "POST /v1/functions": "the handler must suit the runtime; names must be unique",
     "PATCH /v1/functions/{id}": "the handler must suit the runtime",
     "PUT /v1/functions/{id}/code": "the body must be a ZIP archive holding the handler's file",
+    "POST /v1/functions/{function_id}/invocations": "an Idempotency-Key already sent with another event is a 422",
 }
 STATE_DEPENDENT_STATUSES = ["2xx", "400", "401", "403", "404", "409", "422", "429"]
 MAX_EXAMPLES = 25
