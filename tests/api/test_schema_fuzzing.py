@@ -26,6 +26,7 @@ STATE_DEPENDENT = {
     "GET /v1/resources": "the filter parameter is a JSON document with its own grammar; a cursor as below",
     "GET /v1/functions": "a cursor must be one the list gave out, and excludes offset",
     "GET /v1/billing/invoices": "a cursor must be one the list gave out, and excludes offset",
+    "GET /v1/functions/{function_id}/invocations": "a cursor must be one the list gave out, and excludes offset",
     "POST /v1/resources": "the VPC must exist; names must be printable",
     "PATCH /v1/resources/{id}": "names and tags must be printable; a VPC name must be free",
     "GET /v1/usage": "the month must not be in the future",

@@ -57,9 +57,10 @@ def expire_access_tokens(user) -> None:
     (a real expiry needs nothing: a cached token is trusted no later than its expiry).
     """
     tokens = AccessToken.objects.filter(user=user)
-    for token in tokens:
-        forget_token(token.token_checksum)
+    checksums = list(tokens.values_list("token_checksum", flat=True))
     tokens.update(expires=timezone.now() - timedelta(minutes=1))
+    for token_checksum in checksums:  # after the change: a request meanwhile cannot cache the token as it was
+        forget_token(token_checksum)
 
 
 def checksum(token: str) -> str:
