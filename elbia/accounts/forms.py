@@ -165,8 +165,8 @@ class InvitationSignupForm(SignupForm):
 class ActivityFilterForm(forms.Form):
     """The Activity page's filters: one member (who acted), one kind of action; empty means all."""
 
-    member = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    action = forms.ChoiceField(required=False)
+    member = forms.TypedChoiceField(label="By member", coerce=int, required=False, empty_value=None)
+    action = forms.ChoiceField(label="Action", required=False)
 
     def __init__(self, *args, members, **kwargs):
         super().__init__(*args, **kwargs)

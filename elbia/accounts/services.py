@@ -340,6 +340,18 @@ def _refuse_losing_last_owner(membership: Membership) -> None:
         raise Conflict(LAST_OWNER)
 
 
+def _audit_membership(verb: str, membership: Membership, request) -> None:
+    """A change to who is in the account, recorded under the member's username."""
+    audit_record(
+        action=f"membership.{verb}",
+        request=request,
+        account=membership.account,
+        obj=membership,
+        object_id=membership.user.username,
+        changed_fields=["role"],
+    )
+
+
 @transaction.atomic
 def membership_add(*, account: Account, user: User, role: str, request=None) -> Membership:
     """Make ``user`` a member of ``account`` with ``role`` (an accepted invitation); Conflict if already one."""
@@ -352,14 +364,7 @@ def membership_add(*, account: Account, user: User, role: str, request=None) -> 
     if user.account_id is None:  # a user without an account of their own opens the dashboard on this one
         user.account = account
         user.save(update_fields=["account"])
-    audit_record(
-        action="membership.create",
-        request=request,
-        account=account,
-        obj=membership,
-        object_id=membership.user.username,
-        changed_fields=["role"],
-    )
+    _audit_membership("create", membership, request)
     return membership
 
 
@@ -377,14 +382,7 @@ def membership_set_role(*, membership: Membership, role: str, request=None) -> M
     membership.role = role
     membership.save(update_fields=["role"])
     _tokens_fit_role(membership=membership, request=request)
-    audit_record(
-        action="membership.update",
-        request=request,
-        account=membership.account,
-        obj=membership,
-        object_id=membership.user.username,
-        changed_fields=["role"],
-    )
+    _audit_membership("update", membership, request)
     return membership
 
 
@@ -399,14 +397,7 @@ def membership_remove(*, membership: Membership, request=None) -> None:
     user, account = membership.user, membership.account
     for api_token in ApiToken.objects.filter(user=user, account=account, revoked_at__isnull=True):
         token_revoke(api_token=api_token, reason=TokenEnd.MEMBER_REMOVED, request=request)
-    audit_record(
-        action="membership.delete",
-        request=request,
-        account=account,
-        obj=membership,
-        object_id=membership.user.username,
-        changed_fields=["role"],
-    )
+    _audit_membership("delete", membership, request)
     membership.delete()
     if user.account_id == account.pk:  # their dashboard opens on an account they still belong to, if any
         user.account_id = Membership.objects.filter(user=user).values_list("account_id", flat=True).first()

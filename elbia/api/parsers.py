@@ -22,7 +22,6 @@ import codecs
 import io
 import json
 
-from django.core.exceptions import RequestDataTooBig
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.settings import api_settings
@@ -88,47 +87,46 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
+def read_limited(stream, *, declared_length, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``stream``: ``PayloadTooLarge`` (413) when the request's ``Content-Length``
+    (``declared_length``, as sent) says more, before anything is read, or when the body turns out longer (a
+    body without one, or understating it, is read one byte past the limit at most)."""
+    try:
+        declared = int(declared_length or 0)
+    except ValueError:  # not a number: the stream's own length decides
+        declared = 0
+    if declared <= limit:
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) <= limit:
+            return data
+    raise PayloadTooLarge(f"Request body is too large: at most {limit:,} bytes are accepted here.")
+
+
 class RawBodyParser(parsers.BaseParser):
     """A body of ``media_type`` taken as it is, at most ``max_bytes``: ``{field: bytes}``; a 413 beyond.
 
-    Subclass with ``media_type``, ``field`` and ``max_bytes``. A ``Content-Length`` over the limit is refused
-    before anything is read; a body without one (or understating it) is read one byte past the limit at most.
+    Subclass with ``media_type``, ``field`` and ``max_bytes``.
     """
 
     field: str
     max_bytes: int
 
-    def too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"Request body is too large: at most {self.max_bytes:,} bytes are accepted here.")
-
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
-        except ValueError:
-            declared = 0
-        if declared > self.max_bytes:
-            raise self.too_large()
-        data = stream.read(self.max_bytes + 1) if stream is not None else b""
-        if len(data) > self.max_bytes:
-            raise self.too_large()
-        return {self.field: data}
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        return {self.field: read_limited(stream, declared_length=declared, limit=self.max_bytes)}
 
 
 def read_body(request, limit: int) -> bytes:
-    """The raw body of a DRF ``request`` of at most ``limit`` bytes: ``RequestDataTooBig`` (413) beyond.
+    """The raw body of a DRF ``request`` of at most ``limit`` bytes: ``PayloadTooLarge`` (413) beyond.
 
     For the few views that take bodies above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (a function's event): the
     body is read once and kept where Django keeps it, so the parser and the idempotency fingerprint read it
     from there instead of refusing it for its size.
     """
     django_request = request._request
-    if int(django_request.META.get("CONTENT_LENGTH") or 0) > limit:
-        raise RequestDataTooBig(f"The request body is larger than {limit} bytes.")
     if not hasattr(django_request, "_body"):
-        body = django_request.read(limit + 1)
-        if len(body) > limit:
-            raise RequestDataTooBig(f"The request body is larger than {limit} bytes.")
+        body = read_limited(django_request, declared_length=django_request.META.get("CONTENT_LENGTH"), limit=limit)
         django_request._body = body
         django_request._stream = io.BytesIO(body)
     return django_request._body

@@ -25,7 +25,7 @@ from billing.pricing import MB_MS_PER_GB_SECOND, REQUESTS_PER_PRICE_UNIT
 from billing.services import invoice_generate_for_month
 from functions.code import code_store
 from functions.invocations import invocations_purge_expired
-from functions.models import FunctionStatus, Invocation, InvocationStatus
+from functions.models import Function, FunctionStatus, Invocation, InvocationStatus
 from functions.starters import starter_archive
 from tests.factories import PriceFactory
 from tests.functions.code_archives import zip_of
@@ -210,6 +210,15 @@ class TestRefusals:
         answer = invoke(api, function, raw=json.dumps("x" * (6 * 1024 * 1024)).encode())
         assert answer.status_code == 413
         assert answer.json()["error"]["code"] == "payload_too_large"
+        message = answer.json()["error"]["message"]
+        assert message == "Request body is too large: at most 6,291,456 bytes are accepted here."
+        assert not Invocation.objects.exists()
+
+    def test_a_content_length_that_is_no_number_is_read_as_no_body_not_a_500(self, api, account):
+        function = deployed(account, ECHO[PYTHON])
+        Function.objects.filter(pk=function.pk).update(status=FunctionStatus.DEPLOYING)
+        answer = invoke(api, function, raw=b"{}", CONTENT_LENGTH="many")
+        assert answer.status_code == 409, answer.content  # past the body: the function's own refusal
 
     def test_a_runner_that_does_not_answer_is_a_503_leaving_nothing(self, api, account, settings):
         import socket
